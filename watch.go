@@ -1,0 +1,362 @@
+package coord
+
+import (
+	"sync"
+
+	"github.com/coordkit/coord/internal/wire"
+)
+
+// Event reports a change to a watched znode, or the end of a watch.
+type Event struct {
+	Type EventType
+	Path string
+	// Zxid is the log index of the write that caused the event (0 for
+	// NotWatching).
+	Zxid int64
+	// Err says why a watch ended, for NotWatching: ErrSessionExpired,
+	// ErrClosed.
+	Err error
+}
+
+type watchKind uint8
+
+const (
+	watchData       watchKind = iota // GetW, ExistsW: one-shot
+	watchChild                       // ChildrenW: one-shot
+	watchPersistent                  // AddWatch(path, false)
+	watchRecursive                   // AddWatch(path, true)
+)
+
+// watch is one registered watch.
+type watch struct {
+	kind    watchKind
+	path    string
+	session int64
+	zxid    int64 // applied index when the watch was set
+	existed bool  // data watches: whether the node existed then
+	ch      chan Event
+	w       *Watcher // persistent kinds
+}
+
+// watchRegistry holds the watches of the sessions a member hosts and fires
+// them as the member applies changes. Firing never blocks: one-shot watches
+// have a one-slot channel that receives exactly one event, and persistent
+// watchers queue without bound.
+type watchRegistry struct {
+	c  *Coord
+	mu sync.Mutex
+	// tables by path, one per kind
+	tables    [4]map[string][]*watch
+	bySession map[int64]map[*watch]struct{}
+}
+
+func newWatchRegistry(c *Coord) *watchRegistry {
+	r := &watchRegistry{c: c, bySession: make(map[int64]map[*watch]struct{})}
+	for i := range r.tables {
+		r.tables[i] = make(map[string][]*watch)
+	}
+	return r
+}
+
+// add registers w. The caller holds the state machine's read lock, so no
+// change can slip between the read that set the watch and its registration.
+func (r *watchRegistry) add(w *watch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tables[w.kind][w.path] = append(r.tables[w.kind][w.path], w)
+	set := r.bySession[w.session]
+	if set == nil {
+		set = make(map[*watch]struct{})
+		r.bySession[w.session] = set
+	}
+	set[w] = struct{}{}
+}
+
+// removeLocked unregisters w.
+func (r *watchRegistry) removeLocked(w *watch) {
+	list := r.tables[w.kind][w.path]
+	for i, x := range list {
+		if x == w {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(r.tables[w.kind], w.path)
+	} else {
+		r.tables[w.kind][w.path] = list
+	}
+	if set := r.bySession[w.session]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(r.bySession, w.session)
+		}
+	}
+}
+
+func (r *watchRegistry) remove(w *watch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.removeLocked(w)
+}
+
+// fireOneShot delivers ev to every one-shot watch of kind on path and
+// unregisters them.
+func (r *watchRegistry) fireOneShot(kind watchKind, path string, ev Event) {
+	list := r.tables[kind][path]
+	if len(list) == 0 {
+		return
+	}
+	delete(r.tables[kind], path)
+	for _, w := range list {
+		if set := r.bySession[w.session]; set != nil {
+			delete(set, w)
+			if len(set) == 0 {
+				delete(r.bySession, w.session)
+			}
+		}
+		w.ch <- ev
+		close(w.ch)
+	}
+}
+
+func (r *watchRegistry) firePersistent(kind watchKind, path string, ev Event) {
+	for _, w := range r.tables[kind][path] {
+		w.w.push(ev)
+	}
+}
+
+// applied implements applyObserver.
+func (r *watchRegistry) applied(changes []change, ended []endedSession) {
+	r.mu.Lock()
+	for _, ch := range changes {
+		ev := Event{Type: ch.Type, Path: ch.Path, Zxid: ch.Zxid}
+		switch ch.Type {
+		case NodeCreated, NodeDataChanged:
+			r.fireOneShot(watchData, ch.Path, ev)
+		case NodeDeleted:
+			r.fireOneShot(watchData, ch.Path, ev)
+			r.fireOneShot(watchChild, ch.Path, ev)
+		case NodeChildrenChanged:
+			r.fireOneShot(watchChild, ch.Path, ev)
+		}
+		r.firePersistent(watchPersistent, ch.Path, ev)
+		if ch.Type != NodeChildrenChanged && len(r.tables[watchRecursive]) > 0 {
+			for p := ch.Path; ; p = parentOf(p) {
+				r.firePersistent(watchRecursive, p, ev)
+				if p == "/" {
+					break
+				}
+			}
+		}
+	}
+	var ends []*watch
+	for _, e := range ended {
+		for w := range r.bySession[e.id] {
+			ends = append(ends, w)
+		}
+	}
+	r.mu.Unlock()
+	for _, e := range ended {
+		state := Closed
+		if e.expired {
+			state = Expired
+		}
+		r.c.sessionEnded(e.id, state)
+	}
+	for _, w := range ends {
+		err := error(ErrClosed)
+		for _, e := range ended {
+			if e.id == w.session && e.expired {
+				err = ErrSessionExpired
+			}
+		}
+		r.end(w, err)
+	}
+}
+
+// end unregisters w and tells its consumer it no longer watches.
+func (r *watchRegistry) end(w *watch, err error) {
+	r.mu.Lock()
+	_, live := r.bySession[w.session][w]
+	if live {
+		r.removeLocked(w)
+	}
+	r.mu.Unlock()
+	if !live {
+		return
+	}
+	ev := Event{Type: NotWatching, Path: w.path, Err: err}
+	if w.w != nil {
+		w.w.finish(&ev)
+		return
+	}
+	w.ch <- ev
+	close(w.ch)
+}
+
+// endSession ends every watch of a session.
+func (r *watchRegistry) endSession(id int64, err error) {
+	r.mu.Lock()
+	var ws []*watch
+	for w := range r.bySession[id] {
+		ws = append(ws, w)
+	}
+	r.mu.Unlock()
+	for _, w := range ws {
+		r.end(w, err)
+	}
+}
+
+// recovered implements applyObserver: the state was replaced by a snapshot,
+// so each watch is checked against the new state the way ZooKeeper checks
+// re-registered watches, and fires if what it waits for happened meanwhile.
+// The state machine's write lock is held.
+func (r *watchRegistry) recovered() {
+	r.mu.Lock()
+	var all []*watch
+	for _, set := range r.bySession {
+		for w := range set {
+			all = append(all, w)
+		}
+	}
+	r.mu.Unlock()
+	var changes []change
+	for _, w := range all {
+		if _, ok := r.c.fsm.sessions[w.session]; !ok {
+			continue // handled with the session below
+		}
+		n, err := r.c.fsm.storedNode(w.path)
+		if err != nil {
+			continue
+		}
+		if ch, ok := missedChange(w, n); ok {
+			changes = append(changes, ch)
+		}
+	}
+	if len(changes) > 0 {
+		r.applied(changes, nil)
+	}
+	r.c.sessionsRecovered()
+}
+
+// missedChange says which event a watch set at w.zxid would have seen,
+// given the node's state now (nil: absent).
+func missedChange(w *watch, n *wire.Node) (change, bool) {
+	switch {
+	case n == nil && (w.existed || w.kind == watchChild):
+		return change{NodeDeleted, w.path, 0}, true
+	case n == nil:
+		return change{}, false
+	case !w.existed && w.kind == watchData:
+		return change{NodeCreated, w.path, n.Czxid}, true
+	case w.kind == watchChild && n.Pzxid > w.zxid:
+		return change{NodeChildrenChanged, w.path, n.Pzxid}, true
+	case n.Mzxid > w.zxid && w.kind != watchChild:
+		return change{NodeDataChanged, w.path, n.Mzxid}, true
+	}
+	return change{}, false
+}
+
+// Watcher is a persistent watch set with AddWatch. Its events arrive on C
+// in the order the changes were applied, without loss however slowly C is
+// read. C is closed after Remove, or after a NotWatching event when the
+// session ends.
+type Watcher struct {
+	C <-chan Event
+
+	c      chan Event
+	reg    *watchRegistry
+	w      *watch
+	mu     sync.Mutex
+	queue  []Event
+	final  *Event // NotWatching to deliver last; nil until the watch ends
+	ended  bool
+	wake   chan struct{}
+	remove chan struct{}
+	once   sync.Once
+}
+
+func newWatcher(reg *watchRegistry, w *watch) *Watcher {
+	ch := make(chan Event)
+	x := &Watcher{C: ch, c: ch, reg: reg, w: w, wake: make(chan struct{}, 1), remove: make(chan struct{})}
+	w.w = x
+	return x
+}
+
+func (x *Watcher) push(ev Event) {
+	x.mu.Lock()
+	if !x.ended {
+		x.queue = append(x.queue, ev)
+	}
+	x.mu.Unlock()
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finish queues the final event; C closes after it is delivered.
+func (x *Watcher) finish(ev *Event) {
+	x.mu.Lock()
+	if !x.ended {
+		x.ended = true
+		x.final = ev
+	}
+	x.mu.Unlock()
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers queued events to C until the watch ends, it is removed, or
+// the member stops.
+func (x *Watcher) run(stop <-chan struct{}) {
+	defer close(x.c)
+	for {
+		x.mu.Lock()
+		batch := x.queue
+		x.queue = nil
+		ended, final := x.ended, x.final
+		x.mu.Unlock()
+		for _, ev := range batch {
+			select {
+			case x.c <- ev:
+			case <-x.remove:
+				return
+			case <-stop:
+				return
+			}
+		}
+		if ended && len(batch) == 0 {
+			if final != nil {
+				select {
+				case x.c <- *final:
+				case <-x.remove:
+				case <-stop:
+				}
+			}
+			return
+		}
+		select {
+		case <-x.wake:
+		case <-x.remove:
+			return
+		case <-stop:
+			return
+		}
+	}
+}
+
+// Remove stops the watch. Events not yet received are dropped and C is
+// closed.
+func (x *Watcher) Remove() {
+	x.once.Do(func() {
+		x.reg.remove(x.w)
+		x.mu.Lock()
+		x.ended = true
+		x.mu.Unlock()
+		close(x.remove)
+	})
+}
