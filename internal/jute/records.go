@@ -1,0 +1,1075 @@
+package jute
+
+// This file holds the records of zookeeper.jute (ZooKeeper 3.8) that the
+// client protocol uses, field for field in jute order. Each record decodes
+// with Decode(*Decoder) error and encodes with Encode(*Encoder).
+
+// Stat is the znode metadata returned by most read and write replies
+// (org.apache.zookeeper.data.Stat), 68 bytes on the wire.
+type Stat struct {
+	Czxid          int64 // zxid of the change that created the node
+	Mzxid          int64 // zxid of the last data change
+	Ctime          int64 // creation time, ms since the epoch
+	Mtime          int64 // last modification time, ms since the epoch
+	Version        int32 // number of data changes
+	Cversion       int32 // number of child list changes
+	Aversion       int32 // number of ACL changes
+	EphemeralOwner int64 // owning session id for ephemeral nodes, else 0
+	DataLength     int32 // length of the data
+	NumChildren    int32 // number of children
+	Pzxid          int64 // zxid of the last child list change
+}
+
+// StatSize is the encoded size of a Stat.
+const StatSize = 8*4 + 4*3 + 8 + 4*2 + 8
+
+// Decode implements Record.
+func (s *Stat) Decode(d *Decoder) error {
+	if d.Len() < StatSize {
+		return d.truncated("Stat", StatSize)
+	}
+	s.Czxid, _ = d.ReadInt64()
+	s.Mzxid, _ = d.ReadInt64()
+	s.Ctime, _ = d.ReadInt64()
+	s.Mtime, _ = d.ReadInt64()
+	s.Version, _ = d.ReadInt32()
+	s.Cversion, _ = d.ReadInt32()
+	s.Aversion, _ = d.ReadInt32()
+	s.EphemeralOwner, _ = d.ReadInt64()
+	s.DataLength, _ = d.ReadInt32()
+	s.NumChildren, _ = d.ReadInt32()
+	s.Pzxid, _ = d.ReadInt64()
+	return nil
+}
+
+// Encode implements Record.
+func (s *Stat) Encode(e *Encoder) {
+	e.WriteInt64(s.Czxid)
+	e.WriteInt64(s.Mzxid)
+	e.WriteInt64(s.Ctime)
+	e.WriteInt64(s.Mtime)
+	e.WriteInt32(s.Version)
+	e.WriteInt32(s.Cversion)
+	e.WriteInt32(s.Aversion)
+	e.WriteInt64(s.EphemeralOwner)
+	e.WriteInt32(s.DataLength)
+	e.WriteInt32(s.NumChildren)
+	e.WriteInt64(s.Pzxid)
+}
+
+// ID is an authentication identity (org.apache.zookeeper.data.Id), e.g.
+// {"world", "anyone"} or {"digest", "user:base64(sha1)"}.
+type ID struct {
+	Scheme string
+	ID     string
+}
+
+// Decode implements Record.
+func (r *ID) Decode(d *Decoder) (err error) {
+	if r.Scheme, err = d.ReadString(); err != nil {
+		return err
+	}
+	r.ID, err = d.ReadString()
+	return err
+}
+
+// Encode implements Record.
+func (r *ID) Encode(e *Encoder) {
+	e.WriteString(r.Scheme)
+	e.WriteString(r.ID)
+}
+
+// ACL is one access control entry (org.apache.zookeeper.data.ACL). The jute
+// record nests an Id; it is flattened here, which does not change the bytes:
+// perms, scheme, id.
+type ACL struct {
+	Perms  int32 // PermRead | PermWrite | ...
+	Scheme string
+	ID     string
+}
+
+// aclMinSize is the smallest encoding of an ACL: perms and two empty strings.
+const aclMinSize = 12
+
+// Decode implements Record.
+func (r *ACL) Decode(d *Decoder) (err error) {
+	if r.Perms, err = d.ReadInt32(); err != nil {
+		return err
+	}
+	if r.Scheme, err = d.ReadString(); err != nil {
+		return err
+	}
+	r.ID, err = d.ReadString()
+	return err
+}
+
+// Encode implements Record.
+func (r *ACL) Encode(e *Encoder) {
+	e.WriteInt32(r.Perms)
+	e.WriteString(r.Scheme)
+	e.WriteString(r.ID)
+}
+
+func readACLs(d *Decoder) ([]ACL, error) {
+	n, err := d.ReadVectorLen(aclMinSize)
+	if err != nil || n <= 0 {
+		return nil, err
+	}
+	v := make([]ACL, n)
+	for i := range v {
+		if err := v[i].Decode(d); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func writeACLs(e *Encoder, v []ACL) {
+	e.WriteVectorLen(len(v))
+	for i := range v {
+		v[i].Encode(e)
+	}
+}
+
+// ConnectRequest is the first packet a client sends on a connection, framed
+// but without a RequestHeader.
+//
+// ZooKeeper clients since 3.4 append a readOnly boolean that is not part of
+// the jute record; older clients, and go-zookeeper, omit it. Decode accepts
+// both and records which one it saw in OmitReadOnly; ZooKeeper then omits
+// the flag from its ConnectResponse as well (set ConnectResponse.OmitReadOnly
+// from it).
+type ConnectRequest struct {
+	ProtocolVersion int32
+	LastZxidSeen    int64 // highest zxid the client has seen; 0 for a new session
+	TimeOut         int32 // requested session timeout, ms
+	SessionID       int64 // 0 for a new session, else the session to resume
+	Passwd          []byte
+	ReadOnly        bool // client accepts a read-only server
+	OmitReadOnly    bool // the readOnly byte is absent (old clients, go-zookeeper)
+}
+
+// Decode implements Record.
+func (r *ConnectRequest) Decode(d *Decoder) (err error) {
+	if r.ProtocolVersion, err = d.ReadInt32(); err != nil {
+		return err
+	}
+	if r.LastZxidSeen, err = d.ReadInt64(); err != nil {
+		return err
+	}
+	if r.TimeOut, err = d.ReadInt32(); err != nil {
+		return err
+	}
+	if r.SessionID, err = d.ReadInt64(); err != nil {
+		return err
+	}
+	if r.Passwd, err = d.ReadBuffer(); err != nil {
+		return err
+	}
+	r.ReadOnly, r.OmitReadOnly = false, d.Len() == 0
+	if !r.OmitReadOnly {
+		r.ReadOnly, _ = d.ReadBool()
+	}
+	return nil
+}
+
+// Encode implements Record.
+func (r *ConnectRequest) Encode(e *Encoder) {
+	e.WriteInt32(r.ProtocolVersion)
+	e.WriteInt64(r.LastZxidSeen)
+	e.WriteInt32(r.TimeOut)
+	e.WriteInt64(r.SessionID)
+	e.WriteBuffer(r.Passwd)
+	if !r.OmitReadOnly {
+		e.WriteBool(r.ReadOnly)
+	}
+}
+
+// ConnectResponse answers a ConnectRequest, framed without a ReplyHeader.
+// To refuse a session (expired or unknown id, wrong password) ZooKeeper
+// sends TimeOut 0, SessionID 0 and a zero 16-byte Passwd, then closes the
+// connection. ReadOnly (true when the server is in read-only mode) is
+// appended unless OmitReadOnly is set, which a server should copy from the
+// request's OmitReadOnly.
+type ConnectResponse struct {
+	ProtocolVersion int32
+	TimeOut         int32 // negotiated session timeout, ms
+	SessionID       int64
+	Passwd          []byte
+	ReadOnly        bool
+	OmitReadOnly    bool
+}
+
+// Decode implements Record.
+func (r *ConnectResponse) Decode(d *Decoder) (err error) {
+	if r.ProtocolVersion, err = d.ReadInt32(); err != nil {
+		return err
+	}
+	if r.TimeOut, err = d.ReadInt32(); err != nil {
+		return err
+	}
+	if r.SessionID, err = d.ReadInt64(); err != nil {
+		return err
+	}
+	if r.Passwd, err = d.ReadBuffer(); err != nil {
+		return err
+	}
+	r.ReadOnly, r.OmitReadOnly = false, d.Len() == 0
+	if !r.OmitReadOnly {
+		r.ReadOnly, _ = d.ReadBool()
+	}
+	return nil
+}
+
+// Encode implements Record.
+func (r *ConnectResponse) Encode(e *Encoder) {
+	e.WriteInt32(r.ProtocolVersion)
+	e.WriteInt32(r.TimeOut)
+	e.WriteInt64(r.SessionID)
+	e.WriteBuffer(r.Passwd)
+	if !r.OmitReadOnly {
+		e.WriteBool(r.ReadOnly)
+	}
+}
+
+// RequestHeader starts every framed request after the ConnectRequest.
+type RequestHeader struct {
+	Xid  int32
+	Type OpCode
+}
+
+// RequestHeaderSize is the encoded size of a RequestHeader.
+const RequestHeaderSize = 8
+
+// Decode implements Record.
+func (r *RequestHeader) Decode(d *Decoder) error {
+	if d.Len() < RequestHeaderSize {
+		return d.truncated("RequestHeader", RequestHeaderSize)
+	}
+	r.Xid, _ = d.ReadInt32()
+	t, _ := d.ReadInt32()
+	r.Type = OpCode(t)
+	return nil
+}
+
+// Encode implements Record.
+func (r *RequestHeader) Encode(e *Encoder) {
+	e.WriteInt32(r.Xid)
+	e.WriteInt32(int32(r.Type))
+}
+
+// ReplyHeader starts every framed reply and notification after the
+// ConnectResponse. Xid echoes the request (XidNotification for watch
+// events); Zxid is the server's last processed zxid (-1 in notifications).
+type ReplyHeader struct {
+	Xid  int32
+	Zxid int64
+	Err  ErrCode
+}
+
+// ReplyHeaderSize is the encoded size of a ReplyHeader.
+const ReplyHeaderSize = 16
+
+// Decode implements Record.
+func (r *ReplyHeader) Decode(d *Decoder) error {
+	if d.Len() < ReplyHeaderSize {
+		return d.truncated("ReplyHeader", ReplyHeaderSize)
+	}
+	r.Xid, _ = d.ReadInt32()
+	r.Zxid, _ = d.ReadInt64()
+	c, _ := d.ReadInt32()
+	r.Err = ErrCode(c)
+	return nil
+}
+
+// Encode implements Record.
+func (r *ReplyHeader) Encode(e *Encoder) {
+	e.WriteInt32(r.Xid)
+	e.WriteInt64(r.Zxid)
+	e.WriteInt32(int32(r.Err))
+}
+
+// Empty is the body of requests and replies that carry no fields (ping,
+// closeSession, whoAmI requests; delete, setWatches, auth replies ...).
+type Empty struct{}
+
+// Decode implements Record.
+func (*Empty) Decode(*Decoder) error { return nil }
+
+// Encode implements Record.
+func (*Empty) Encode(*Encoder) {}
+
+// pathRecord is the shared shape {ustring path}.
+type pathRecord struct{ Path string }
+
+func (r *pathRecord) decode(d *Decoder) (err error) { r.Path, err = d.ReadString(); return err }
+func (r *pathRecord) encode(e *Encoder)             { e.WriteString(r.Path) }
+
+// CreateRequest is the body of create, create2 and createContainer, and of
+// those ops inside a multi.
+type CreateRequest struct {
+	Path  string
+	Data  []byte
+	ACL   []ACL
+	Flags CreateMode
+}
+
+// Decode implements Record.
+func (r *CreateRequest) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	if r.Data, err = d.ReadBuffer(); err != nil {
+		return err
+	}
+	if r.ACL, err = readACLs(d); err != nil {
+		return err
+	}
+	f, err := d.ReadInt32()
+	r.Flags = CreateMode(f)
+	return err
+}
+
+// Encode implements Record.
+func (r *CreateRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteBuffer(r.Data)
+	writeACLs(e, r.ACL)
+	e.WriteInt32(int32(r.Flags))
+}
+
+// CreateTTLRequest is the body of createTTL: a CreateRequest plus the TTL in
+// milliseconds.
+type CreateTTLRequest struct {
+	Path  string
+	Data  []byte
+	ACL   []ACL
+	Flags CreateMode
+	TTL   int64 // ms
+}
+
+// Decode implements Record.
+func (r *CreateTTLRequest) Decode(d *Decoder) (err error) {
+	var c CreateRequest
+	if err = c.Decode(d); err != nil {
+		return err
+	}
+	r.Path, r.Data, r.ACL, r.Flags = c.Path, c.Data, c.ACL, c.Flags
+	r.TTL, err = d.ReadInt64()
+	return err
+}
+
+// Encode implements Record.
+func (r *CreateTTLRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteBuffer(r.Data)
+	writeACLs(e, r.ACL)
+	e.WriteInt32(int32(r.Flags))
+	e.WriteInt64(r.TTL)
+}
+
+// CreateResponse is the reply body of create (path only).
+type CreateResponse struct {
+	Path string // the created path, with the sequence suffix if any
+}
+
+// Decode implements Record.
+func (r *CreateResponse) Decode(d *Decoder) (err error) { r.Path, err = d.ReadString(); return err }
+
+// Encode implements Record.
+func (r *CreateResponse) Encode(e *Encoder) { e.WriteString(r.Path) }
+
+// Create2Response is the reply body of create2, createContainer and
+// createTTL.
+type Create2Response struct {
+	Path string
+	Stat Stat
+}
+
+// Decode implements Record.
+func (r *Create2Response) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	return r.Stat.Decode(d)
+}
+
+// Encode implements Record.
+func (r *Create2Response) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	r.Stat.Encode(e)
+}
+
+// DeleteRequest is the body of delete. Version -1 matches any version.
+type DeleteRequest struct {
+	Path    string
+	Version int32
+}
+
+// Decode implements Record.
+func (r *DeleteRequest) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	r.Version, err = d.ReadInt32()
+	return err
+}
+
+// Encode implements Record.
+func (r *DeleteRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteInt32(r.Version)
+}
+
+// CheckVersionRequest is the body of check (inside multi). Version -1
+// matches any version.
+type CheckVersionRequest struct {
+	Path    string
+	Version int32
+}
+
+// Decode implements Record.
+func (r *CheckVersionRequest) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	r.Version, err = d.ReadInt32()
+	return err
+}
+
+// Encode implements Record.
+func (r *CheckVersionRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteInt32(r.Version)
+}
+
+func decodePathWatch(d *Decoder, path *string, watch *bool) (err error) {
+	if *path, err = d.ReadString(); err != nil {
+		return err
+	}
+	*watch, err = d.ReadBool()
+	return err
+}
+
+// ExistsRequest is the body of exists. Watch sets a data watch, which
+// ZooKeeper registers even when the node does not exist (so that it fires
+// on creation).
+type ExistsRequest struct {
+	Path  string
+	Watch bool
+}
+
+// Decode implements Record.
+func (r *ExistsRequest) Decode(d *Decoder) error { return decodePathWatch(d, &r.Path, &r.Watch) }
+
+// Encode implements Record.
+func (r *ExistsRequest) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+
+// ExistsResponse is the reply body of exists when the node exists; a
+// missing node is reported as a header-only reply with CodeNoNode.
+type ExistsResponse struct{ Stat Stat }
+
+// Decode implements Record.
+func (r *ExistsResponse) Decode(d *Decoder) error { return r.Stat.Decode(d) }
+
+// Encode implements Record.
+func (r *ExistsResponse) Encode(e *Encoder) { r.Stat.Encode(e) }
+
+// GetDataRequest is the body of getData (and of getData inside multiRead,
+// where Watch is always false).
+type GetDataRequest struct {
+	Path  string
+	Watch bool
+}
+
+// Decode implements Record.
+func (r *GetDataRequest) Decode(d *Decoder) error { return decodePathWatch(d, &r.Path, &r.Watch) }
+
+// Encode implements Record.
+func (r *GetDataRequest) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+
+// GetDataResponse is the reply body of getData and reconfig.
+type GetDataResponse struct {
+	Data []byte
+	Stat Stat
+}
+
+// Decode implements Record.
+func (r *GetDataResponse) Decode(d *Decoder) (err error) {
+	if r.Data, err = d.ReadBuffer(); err != nil {
+		return err
+	}
+	return r.Stat.Decode(d)
+}
+
+// Encode implements Record.
+func (r *GetDataResponse) Encode(e *Encoder) {
+	e.WriteBuffer(r.Data)
+	r.Stat.Encode(e)
+}
+
+// SetDataRequest is the body of setData. Version -1 matches any version.
+type SetDataRequest struct {
+	Path    string
+	Data    []byte
+	Version int32
+}
+
+// Decode implements Record.
+func (r *SetDataRequest) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	if r.Data, err = d.ReadBuffer(); err != nil {
+		return err
+	}
+	r.Version, err = d.ReadInt32()
+	return err
+}
+
+// Encode implements Record.
+func (r *SetDataRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteBuffer(r.Data)
+	e.WriteInt32(r.Version)
+}
+
+// SetDataResponse is the reply body of setData (and, in ZooKeeper, of a
+// standalone check).
+type SetDataResponse struct{ Stat Stat }
+
+// Decode implements Record.
+func (r *SetDataResponse) Decode(d *Decoder) error { return r.Stat.Decode(d) }
+
+// Encode implements Record.
+func (r *SetDataResponse) Encode(e *Encoder) { r.Stat.Encode(e) }
+
+// GetACLRequest is the body of getACL.
+type GetACLRequest struct{ Path string }
+
+// Decode implements Record.
+func (r *GetACLRequest) Decode(d *Decoder) error { return (*pathRecord)(r).decode(d) }
+
+// Encode implements Record.
+func (r *GetACLRequest) Encode(e *Encoder) { (*pathRecord)(r).encode(e) }
+
+// GetACLResponse is the reply body of getACL.
+type GetACLResponse struct {
+	ACL  []ACL
+	Stat Stat
+}
+
+// Decode implements Record.
+func (r *GetACLResponse) Decode(d *Decoder) (err error) {
+	if r.ACL, err = readACLs(d); err != nil {
+		return err
+	}
+	return r.Stat.Decode(d)
+}
+
+// Encode implements Record.
+func (r *GetACLResponse) Encode(e *Encoder) {
+	writeACLs(e, r.ACL)
+	r.Stat.Encode(e)
+}
+
+// SetACLRequest is the body of setACL. Version is compared with the node's
+// Aversion; -1 matches any.
+type SetACLRequest struct {
+	Path    string
+	ACL     []ACL
+	Version int32
+}
+
+// Decode implements Record.
+func (r *SetACLRequest) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	if r.ACL, err = readACLs(d); err != nil {
+		return err
+	}
+	r.Version, err = d.ReadInt32()
+	return err
+}
+
+// Encode implements Record.
+func (r *SetACLRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	writeACLs(e, r.ACL)
+	e.WriteInt32(r.Version)
+}
+
+// SetACLResponse is the reply body of setACL.
+type SetACLResponse struct{ Stat Stat }
+
+// Decode implements Record.
+func (r *SetACLResponse) Decode(d *Decoder) error { return r.Stat.Decode(d) }
+
+// Encode implements Record.
+func (r *SetACLResponse) Encode(e *Encoder) { r.Stat.Encode(e) }
+
+// GetChildrenRequest is the body of getChildren (and of getChildren inside
+// multiRead, where Watch is always false).
+type GetChildrenRequest struct {
+	Path  string
+	Watch bool
+}
+
+// Decode implements Record.
+func (r *GetChildrenRequest) Decode(d *Decoder) error {
+	return decodePathWatch(d, &r.Path, &r.Watch)
+}
+
+// Encode implements Record.
+func (r *GetChildrenRequest) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+
+// GetChildrenResponse is the reply body of getChildren. Children are names
+// relative to the parent, in no particular order.
+type GetChildrenResponse struct{ Children []string }
+
+// Decode implements Record.
+func (r *GetChildrenResponse) Decode(d *Decoder) (err error) {
+	r.Children, err = d.ReadStringVector()
+	return err
+}
+
+// Encode implements Record.
+func (r *GetChildrenResponse) Encode(e *Encoder) { e.WriteStringVector(r.Children) }
+
+// GetChildren2Request is the body of getChildren2 (children plus Stat).
+type GetChildren2Request struct {
+	Path  string
+	Watch bool
+}
+
+// Decode implements Record.
+func (r *GetChildren2Request) Decode(d *Decoder) error {
+	return decodePathWatch(d, &r.Path, &r.Watch)
+}
+
+// Encode implements Record.
+func (r *GetChildren2Request) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+
+// GetChildren2Response is the reply body of getChildren2.
+type GetChildren2Response struct {
+	Children []string
+	Stat     Stat
+}
+
+// Decode implements Record.
+func (r *GetChildren2Response) Decode(d *Decoder) (err error) {
+	if r.Children, err = d.ReadStringVector(); err != nil {
+		return err
+	}
+	return r.Stat.Decode(d)
+}
+
+// Encode implements Record.
+func (r *GetChildren2Response) Encode(e *Encoder) {
+	e.WriteStringVector(r.Children)
+	r.Stat.Encode(e)
+}
+
+// SyncRequest is the body of sync.
+type SyncRequest struct{ Path string }
+
+// Decode implements Record.
+func (r *SyncRequest) Decode(d *Decoder) error { return (*pathRecord)(r).decode(d) }
+
+// Encode implements Record.
+func (r *SyncRequest) Encode(e *Encoder) { (*pathRecord)(r).encode(e) }
+
+// SyncResponse is the reply body of sync; Path echoes the request.
+type SyncResponse struct{ Path string }
+
+// Decode implements Record.
+func (r *SyncResponse) Decode(d *Decoder) error { return (*pathRecord)(r).decode(d) }
+
+// Encode implements Record.
+func (r *SyncResponse) Encode(e *Encoder) { (*pathRecord)(r).encode(e) }
+
+// GetAllChildrenNumberRequest is the body of getAllChildrenNumber.
+type GetAllChildrenNumberRequest struct{ Path string }
+
+// Decode implements Record.
+func (r *GetAllChildrenNumberRequest) Decode(d *Decoder) error { return (*pathRecord)(r).decode(d) }
+
+// Encode implements Record.
+func (r *GetAllChildrenNumberRequest) Encode(e *Encoder) { (*pathRecord)(r).encode(e) }
+
+// GetAllChildrenNumberResponse is the reply body of getAllChildrenNumber:
+// the number of descendants of the path, not counting the path itself.
+type GetAllChildrenNumberResponse struct{ TotalNumber int32 }
+
+// Decode implements Record.
+func (r *GetAllChildrenNumberResponse) Decode(d *Decoder) (err error) {
+	r.TotalNumber, err = d.ReadInt32()
+	return err
+}
+
+// Encode implements Record.
+func (r *GetAllChildrenNumberResponse) Encode(e *Encoder) { e.WriteInt32(r.TotalNumber) }
+
+// GetEphemeralsRequest is the body of getEphemerals: the session's
+// ephemeral nodes whose path starts with PrefixPath ("" or "/" for all).
+type GetEphemeralsRequest struct{ PrefixPath string }
+
+// Decode implements Record.
+func (r *GetEphemeralsRequest) Decode(d *Decoder) (err error) {
+	r.PrefixPath, err = d.ReadString()
+	return err
+}
+
+// Encode implements Record.
+func (r *GetEphemeralsRequest) Encode(e *Encoder) { e.WriteString(r.PrefixPath) }
+
+// GetEphemeralsResponse is the reply body of getEphemerals (full paths).
+type GetEphemeralsResponse struct{ Ephemerals []string }
+
+// Decode implements Record.
+func (r *GetEphemeralsResponse) Decode(d *Decoder) (err error) {
+	r.Ephemerals, err = d.ReadStringVector()
+	return err
+}
+
+// Encode implements Record.
+func (r *GetEphemeralsResponse) Encode(e *Encoder) { e.WriteStringVector(r.Ephemerals) }
+
+// SetWatches is the body of setWatches, which clients send after
+// reconnecting to re-register their one-shot watches. RelativeZxid is the
+// last zxid the client saw; the server fires at once every watch whose node
+// changed after it (or appeared, or vanished).
+type SetWatches struct {
+	RelativeZxid int64
+	DataWatches  []string
+	ExistWatches []string
+	ChildWatches []string
+}
+
+// Decode implements Record.
+func (r *SetWatches) Decode(d *Decoder) (err error) {
+	if r.RelativeZxid, err = d.ReadInt64(); err != nil {
+		return err
+	}
+	if r.DataWatches, err = d.ReadStringVector(); err != nil {
+		return err
+	}
+	if r.ExistWatches, err = d.ReadStringVector(); err != nil {
+		return err
+	}
+	r.ChildWatches, err = d.ReadStringVector()
+	return err
+}
+
+// Encode implements Record.
+func (r *SetWatches) Encode(e *Encoder) {
+	e.WriteInt64(r.RelativeZxid)
+	e.WriteStringVector(r.DataWatches)
+	e.WriteStringVector(r.ExistWatches)
+	e.WriteStringVector(r.ChildWatches)
+}
+
+// SetWatches2 is the body of setWatches2, the 3.6+ form of setWatches that
+// also re-registers persistent and persistent-recursive watches.
+type SetWatches2 struct {
+	RelativeZxid               int64
+	DataWatches                []string
+	ExistWatches               []string
+	ChildWatches               []string
+	PersistentWatches          []string
+	PersistentRecursiveWatches []string
+}
+
+// Decode implements Record.
+func (r *SetWatches2) Decode(d *Decoder) (err error) {
+	if r.RelativeZxid, err = d.ReadInt64(); err != nil {
+		return err
+	}
+	for _, p := range []*[]string{&r.DataWatches, &r.ExistWatches, &r.ChildWatches, &r.PersistentWatches, &r.PersistentRecursiveWatches} {
+		if *p, err = d.ReadStringVector(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Encode implements Record.
+func (r *SetWatches2) Encode(e *Encoder) {
+	e.WriteInt64(r.RelativeZxid)
+	e.WriteStringVector(r.DataWatches)
+	e.WriteStringVector(r.ExistWatches)
+	e.WriteStringVector(r.ChildWatches)
+	e.WriteStringVector(r.PersistentWatches)
+	e.WriteStringVector(r.PersistentRecursiveWatches)
+}
+
+// AddWatchRequest is the body of addWatch. ZooKeeper replies with an
+// ErrorResponse{Err: CodeOK} body (4 zero bytes), not with a bare header.
+type AddWatchRequest struct {
+	Path string
+	Mode AddWatchMode
+}
+
+// Decode implements Record.
+func (r *AddWatchRequest) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	m, err := d.ReadInt32()
+	r.Mode = AddWatchMode(m)
+	return err
+}
+
+// Encode implements Record.
+func (r *AddWatchRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteInt32(int32(r.Mode))
+}
+
+// RemoveWatchesRequest is the body of removeWatches. ZooKeeper replies
+// CodeNoWatcher when nothing matched.
+type RemoveWatchesRequest struct {
+	Path string
+	Type WatcherType
+}
+
+// Decode implements Record.
+func (r *RemoveWatchesRequest) Decode(d *Decoder) (err error) {
+	if r.Path, err = d.ReadString(); err != nil {
+		return err
+	}
+	t, err := d.ReadInt32()
+	r.Type = WatcherType(t)
+	return err
+}
+
+// Encode implements Record.
+func (r *RemoveWatchesRequest) Encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteInt32(int32(r.Type))
+}
+
+// CheckWatchesRequest is the body of checkWatches (same layout as
+// RemoveWatchesRequest). ZooKeeper replies CodeNoWatcher when no watch
+// matches.
+type CheckWatchesRequest struct {
+	Path string
+	Type WatcherType
+}
+
+// Decode implements Record.
+func (r *CheckWatchesRequest) Decode(d *Decoder) error {
+	return (*RemoveWatchesRequest)(r).Decode(d)
+}
+
+// Encode implements Record.
+func (r *CheckWatchesRequest) Encode(e *Encoder) { (*RemoveWatchesRequest)(r).Encode(e) }
+
+// AuthPacket is the body of auth (addAuthInfo). Type is always 0. The reply
+// is header-only; on failure ZooKeeper replies CodeAuthFailed and closes
+// the connection.
+type AuthPacket struct {
+	Type   int32
+	Scheme string
+	Auth   []byte
+}
+
+// Decode implements Record.
+func (r *AuthPacket) Decode(d *Decoder) (err error) {
+	if r.Type, err = d.ReadInt32(); err != nil {
+		return err
+	}
+	if r.Scheme, err = d.ReadString(); err != nil {
+		return err
+	}
+	r.Auth, err = d.ReadBuffer()
+	return err
+}
+
+// Encode implements Record.
+func (r *AuthPacket) Encode(e *Encoder) {
+	e.WriteInt32(r.Type)
+	e.WriteString(r.Scheme)
+	e.WriteBuffer(r.Auth)
+}
+
+// ClientInfo is one identity of a session, as returned by whoAmI.
+type ClientInfo struct {
+	AuthScheme string
+	User       string
+}
+
+// Decode implements Record.
+func (r *ClientInfo) Decode(d *Decoder) (err error) {
+	if r.AuthScheme, err = d.ReadString(); err != nil {
+		return err
+	}
+	r.User, err = d.ReadString()
+	return err
+}
+
+// Encode implements Record.
+func (r *ClientInfo) Encode(e *Encoder) {
+	e.WriteString(r.AuthScheme)
+	e.WriteString(r.User)
+}
+
+// WhoAmIResponse is the reply body of whoAmI (whose request has no body).
+type WhoAmIResponse struct{ ClientInfo []ClientInfo }
+
+// Decode implements Record.
+func (r *WhoAmIResponse) Decode(d *Decoder) error {
+	n, err := d.ReadVectorLen(8)
+	if err != nil {
+		return err
+	}
+	r.ClientInfo = nil
+	if n <= 0 {
+		return nil
+	}
+	r.ClientInfo = make([]ClientInfo, n)
+	for i := range r.ClientInfo {
+		if err := r.ClientInfo[i].Decode(d); err != nil {
+			r.ClientInfo = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// Encode implements Record.
+func (r *WhoAmIResponse) Encode(e *Encoder) {
+	e.WriteVectorLen(len(r.ClientInfo))
+	for i := range r.ClientInfo {
+		r.ClientInfo[i].Encode(e)
+	}
+}
+
+// GetSASLRequest is the body of sasl: one SASL token from the client.
+type GetSASLRequest struct{ Token []byte }
+
+// Decode implements Record.
+func (r *GetSASLRequest) Decode(d *Decoder) (err error) { r.Token, err = d.ReadBuffer(); return err }
+
+// Encode implements Record.
+func (r *GetSASLRequest) Encode(e *Encoder) { e.WriteBuffer(r.Token) }
+
+// SetSASLResponse is the reply body of sasl: the server's SASL token.
+type SetSASLResponse struct{ Token []byte }
+
+// Decode implements Record.
+func (r *SetSASLResponse) Decode(d *Decoder) (err error) { r.Token, err = d.ReadBuffer(); return err }
+
+// Encode implements Record.
+func (r *SetSASLResponse) Encode(e *Encoder) { e.WriteBuffer(r.Token) }
+
+// ReconfigRequest is the body of reconfig. Either the incremental fields
+// (JoiningServers, LeavingServers: comma-separated server specs) or
+// NewMembers is set; CurConfigID -1 means "any current config". Clients send
+// the unused fields as null strings, which decode to "": treat "" as
+// absent. The reply is a GetDataResponse holding the new configuration.
+type ReconfigRequest struct {
+	JoiningServers string
+	LeavingServers string
+	NewMembers     string
+	CurConfigID    int64
+}
+
+// Decode implements Record.
+func (r *ReconfigRequest) Decode(d *Decoder) (err error) {
+	if r.JoiningServers, err = d.ReadString(); err != nil {
+		return err
+	}
+	if r.LeavingServers, err = d.ReadString(); err != nil {
+		return err
+	}
+	if r.NewMembers, err = d.ReadString(); err != nil {
+		return err
+	}
+	r.CurConfigID, err = d.ReadInt64()
+	return err
+}
+
+// Encode implements Record.
+func (r *ReconfigRequest) Encode(e *Encoder) {
+	e.WriteString(r.JoiningServers)
+	e.WriteString(r.LeavingServers)
+	e.WriteString(r.NewMembers)
+	e.WriteInt64(r.CurConfigID)
+}
+
+// WatcherEvent is the body of a watch notification, which follows a
+// ReplyHeader with Xid XidNotification. See AppendNotification.
+type WatcherEvent struct {
+	Type  EventType
+	State KeeperState
+	Path  string // absolute path; clients using a chroot expect it unstripped
+}
+
+// Decode implements Record.
+func (r *WatcherEvent) Decode(d *Decoder) (err error) {
+	t, err := d.ReadInt32()
+	if err != nil {
+		return err
+	}
+	s, err := d.ReadInt32()
+	if err != nil {
+		return err
+	}
+	r.Type, r.State = EventType(t), KeeperState(s)
+	r.Path, err = d.ReadString()
+	return err
+}
+
+// Encode implements Record.
+func (r *WatcherEvent) Encode(e *Encoder) {
+	e.WriteInt32(int32(r.Type))
+	e.WriteInt32(int32(r.State))
+	e.WriteString(r.Path)
+}
+
+// ErrorResponse is a bare error code: the body of an error result inside a
+// multi response, and the (always zero) reply body of addWatch.
+type ErrorResponse struct{ Err ErrCode }
+
+// Decode implements Record.
+func (r *ErrorResponse) Decode(d *Decoder) error {
+	c, err := d.ReadInt32()
+	r.Err = ErrCode(c)
+	return err
+}
+
+// Encode implements Record.
+func (r *ErrorResponse) Encode(e *Encoder) { e.WriteInt32(int32(r.Err)) }
+
+// MultiHeader precedes each op in a multi request and each result in a
+// multi response; a header with Done set ends the list. Requests carry
+// Err -1; the closing header is {Type: -1, Done: true, Err: -1}.
+type MultiHeader struct {
+	Type OpCode
+	Done bool
+	Err  ErrCode
+}
+
+// MultiHeaderSize is the encoded size of a MultiHeader.
+const MultiHeaderSize = 9
+
+// Decode implements Record.
+func (r *MultiHeader) Decode(d *Decoder) error {
+	if d.Len() < MultiHeaderSize {
+		return d.truncated("MultiHeader", MultiHeaderSize)
+	}
+	t, _ := d.ReadInt32()
+	r.Done, _ = d.ReadBool()
+	c, _ := d.ReadInt32()
+	r.Type, r.Err = OpCode(t), ErrCode(c)
+	return nil
+}
+
+// Encode implements Record.
+func (r *MultiHeader) Encode(e *Encoder) {
+	e.WriteInt32(int32(r.Type))
+	e.WriteBool(r.Done)
+	e.WriteInt32(int32(r.Err))
+}
