@@ -3,7 +3,9 @@ package coord
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -69,6 +71,9 @@ func (tc *testCluster) options(id uint64) Options {
 		ID:      id,
 		Members: tc.members,
 		DataDir: filepath.Join(tc.dir, fmt.Sprintf("m%d", id)),
+	}
+	if os.Getenv("COORD_TEST_LOG") != "" {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if tc.tweak != nil {
 		tc.tweak(&o)

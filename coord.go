@@ -80,6 +80,8 @@ type Coord struct {
 	sessions map[int64]*Session // sessions this member hosts
 	def      *Session
 
+	reqs requestIDs
+
 	leaderID  atomic.Uint64
 	quorumAt  atomic.Int64 // unix ns of the last heartbeat this member saw committed
 	suspended atomic.Bool
@@ -136,6 +138,9 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
 			LogDB:  logDBConfig(),
 		},
+	}
+	if opts.transport != nil {
+		nhc.Expert.TransportFactory = opts.transport
 	}
 	if opts.TLS.enabled() {
 		nhc.MutualTLS = true
@@ -288,10 +293,15 @@ func (c *Coord) withDeadline(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.opts.RequestTimeout)
 }
 
-// retryable reports whether a Dragonboat error means the request never
-// reached the log, so sending it again cannot apply it twice.
+// errAttemptTimedOut marks an attempt of an idempotent proposal that may
+// have been lost; sending it again is safe.
+var errAttemptTimedOut = errors.New("coord: attempt timed out")
+
+// retryable reports whether an attempt may be repeated: Dragonboat dropped
+// the request before it reached the log, or an idempotent proposal timed out.
 func retryable(err error) bool {
-	return errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrSystemBusy)
+	return errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrSystemBusy) ||
+		errors.Is(err, errAttemptTimedOut)
 }
 
 // retry runs fn until it succeeds, fails for good, or ctx ends.
@@ -333,8 +343,49 @@ func (c *Coord) mapRaftErr(ctx context.Context, err error) error {
 	return err
 }
 
-// propose commits cmd and returns the state machine's result. A context
-// that ends first leaves the outcome unknown: the write may still apply.
+// requestIDs numbers this member's proposals so that the state machine
+// applies each once however often it is sent, and tracks which are still
+// waiting so the state machine can forget the results of the others.
+type requestIDs struct {
+	mu      sync.Mutex
+	next    uint64
+	waiting map[uint64]struct{}
+}
+
+// begin allocates an id and returns it with the lowest id still waiting.
+func (r *requestIDs) begin() (id, ack uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting == nil {
+		r.waiting = make(map[uint64]struct{})
+	}
+	r.next++
+	id, ack = r.next, r.next
+	for w := range r.waiting {
+		ack = min(ack, w)
+	}
+	r.waiting[id] = struct{}{}
+	return id, ack
+}
+
+// end forgets id, answered or abandoned. An abandoned proposal that commits
+// after a later one has acknowledged past it is not applied.
+func (r *requestIDs) end(id uint64) {
+	r.mu.Lock()
+	delete(r.waiting, id)
+	r.mu.Unlock()
+}
+
+// attemptTimeout is how long one attempt of a proposal waits before it is
+// sent again; Raft may drop a proposal (a leader change, a broken
+// connection) without saying so.
+func (c *Coord) attemptTimeout() time.Duration {
+	return max(time.Second, 5*c.opts.TickInterval*time.Duration(c.opts.ElectionTicks))
+}
+
+// propose commits cmd exactly once and returns the state machine's result.
+// Attempts that time out are retried until ctx ends; a context that ends
+// first leaves the outcome unknown: the write may still apply, once.
 func (c *Coord) propose(ctx context.Context, cmd *wire.Command) (*wire.Result, error) {
 	if cmd.Time == 0 {
 		cmd.Time = time.Now().UnixMilli()
@@ -342,11 +393,19 @@ func (c *Coord) propose(ctx context.Context, cmd *wire.Command) (*wire.Result, e
 	if cmd.Member == 0 {
 		cmd.Member = c.hostID
 	}
+	id, ack := c.reqs.begin()
+	defer c.reqs.end(id)
+	cmd.ReqID, cmd.Ack = id, ack
 	data := wire.AppendCommand(nil, cmd)
 	var out sm.Result
 	err := c.retry(ctx, func(ctx context.Context) error {
-		r, err := c.nh.SyncPropose(ctx, c.noop, data)
+		actx, cancel := context.WithTimeout(ctx, c.attemptTimeout())
+		defer cancel()
+		r, err := c.nh.SyncPropose(actx, c.noop, data)
 		out = r
+		if errors.Is(err, dragonboat.ErrTimeout) && ctx.Err() == nil {
+			return errAttemptTimedOut
+		}
 		return err
 	})
 	if err != nil {

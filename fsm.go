@@ -26,6 +26,8 @@ var (
 	prefixEphem   = []byte("e")       // e<session BE><path> -> empty
 	prefixReap    = []byte("x")       // x<path> -> empty: containers and TTL nodes
 	prefixMember  = []byte("h")       // h<member BE> -> uint64 BE: index of its last heartbeat
+	prefixReq     = []byte("q")       // q<member BE><id BE> -> result of an idempotent command
+	prefixReqAck  = []byte("a")       // a<member BE> -> uint64 BE: the member has every result below this id
 	keyRecovering = []byte("\xffrec") // set while a snapshot is being loaded
 )
 
@@ -71,6 +73,20 @@ func reapKey(path string) []byte { return append([]byte("x"), path...) }
 
 func memberKey(id uint64) []byte { return append([]byte("h"), u64(id)...) }
 
+type reqKey struct{ member, id uint64 }
+
+func (k reqKey) key() []byte { return append(append([]byte("q"), u64(k.member)...), u64(k.id)...) }
+
+func reqAckKey(member uint64) []byte { return append([]byte("a"), u64(member)...) }
+
+// reqTable is what the state machine remembers of one proposer's
+// idempotent commands: the ids whose results it keeps, and the id below
+// which the proposer has every result.
+type reqTable struct {
+	ack  uint64
+	kept map[uint64]struct{}
+}
+
 // endedSession is a session the state machine closed in an applied batch.
 type endedSession struct {
 	id      int64
@@ -104,6 +120,7 @@ type fsm struct {
 	members  map[uint64]uint64       // member -> index of its last heartbeat
 	seen     map[int64]time.Time     // local time a session last renewed itself
 	hbSeen   map[uint64]time.Time    // local time of a member's last heartbeat
+	reqs     map[uint64]*reqTable    // proposer -> idempotent results kept
 	stats    fsmStats
 }
 
@@ -207,7 +224,34 @@ func (f *fsm) loadLocked() error {
 		}
 		return true
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	f.reqs = make(map[uint64]*reqTable)
+	err = f.db.Scan(prefixReqAck, func(k, v []byte) bool {
+		if len(k) == 9 && len(v) == 8 {
+			f.reqTable(binary.BigEndian.Uint64(k[1:])).ack = binary.BigEndian.Uint64(v)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return f.db.Scan(prefixReq, func(k, _ []byte) bool {
+		if len(k) == 17 {
+			f.reqTable(binary.BigEndian.Uint64(k[1:9])).kept[binary.BigEndian.Uint64(k[9:])] = struct{}{}
+		}
+		return true
+	})
+}
+
+func (f *fsm) reqTable(member uint64) *reqTable {
+	t := f.reqs[member]
+	if t == nil {
+		t = &reqTable{kept: make(map[uint64]struct{})}
+		f.reqs[member] = t
+	}
+	return t
 }
 
 // Update applies a batch of committed entries.
@@ -219,13 +263,12 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		sessions: make(map[int64]*wire.Session),
 		members:  make(map[uint64]uint64),
 		ephem:    make(map[string]bool),
+		reqs:     make(map[reqKey][]byte),
+		reqAcks:  make(map[uint64]uint64),
 		clock:    f.clock,
 	}
-	var buf []byte
 	for i := range entries {
-		res := u.applyEntry(entries[i].Index, entries[i].Cmd)
-		buf = wire.AppendResult(buf[:0], res)
-		entries[i].Result = sm.Result{Value: uint64(res.Value), Data: bytes.Clone(buf)}
+		entries[i].Result = u.applyLogged(entries[i].Index, entries[i].Cmd)
 	}
 	last := entries[len(entries)-1].Index
 	u.batch.Set(keyApplied, u64(last))
@@ -257,6 +300,17 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		f.members[m] = idx
 		f.hbSeen[m] = now
 	}
+	for k, res := range u.reqs {
+		t := f.reqTable(k.member)
+		if res == nil {
+			delete(t.kept, k.id)
+		} else {
+			t.kept[k.id] = struct{}{}
+		}
+	}
+	for m, ack := range u.reqAcks {
+		f.reqTable(m).ack = ack
+	}
 	f.applied = last
 	f.clock = u.clock
 	return entries, nil
@@ -271,6 +325,8 @@ type update struct {
 	members  map[uint64]uint64       // staged heartbeats
 	ephem    map[string]bool         // staged ephemeral index: key -> present
 	renewed  []int64                 // sessions that renewed themselves
+	reqs     map[reqKey][]byte       // staged idempotent results; nil forgets one
+	reqAcks  map[uint64]uint64       // staged acknowledgement marks
 	changes  []change
 	ended    []endedSession
 	clock    int64
@@ -376,14 +432,96 @@ func (u *update) ephemerals(id int64) ([]string, error) {
 
 func codeResult(err error) *wire.Result { return &wire.Result{Code: ErrorCode(err)} }
 
-// applyEntry applies one log entry and returns its result. Errors that the
-// proposer should see are results; only storage failures stop the member,
-// and those surface from the commit.
-func (u *update) applyEntry(index uint64, data []byte) *wire.Result {
+// errStaleRetry answers a retry of a command whose result its proposer has
+// already acknowledged; nobody waits for it.
+var errStaleRetry = ErrRuntimeInconsistency
+
+// applyLogged applies one log entry, once per (proposer, request id) for
+// idempotent commands, and returns its encoded result.
+func (u *update) applyLogged(index uint64, data []byte) sm.Result {
 	cmd, err := wire.DecodeCommand(data)
 	if err != nil {
-		return codeResult(ErrMarshallingError)
+		return encodeResult(codeResult(ErrMarshallingError))
 	}
+	if cmd.ReqID == 0 {
+		return encodeResult(u.apply(index, cmd))
+	}
+	k := reqKey{cmd.Member, cmd.ReqID}
+	if cmd.ReqID < u.reqAck(cmd.Member) {
+		return encodeResult(codeResult(errStaleRetry))
+	}
+	if prev, ok := u.reqResult(k); ok {
+		return sm.Result{Data: prev}
+	}
+	res := encodeResult(u.apply(index, cmd))
+	u.reqs[k] = res.Data
+	u.batch.Set(k.key(), res.Data)
+	if cmd.Ack > u.reqAck(cmd.Member) {
+		u.forgetBelow(cmd.Member, cmd.Ack)
+	}
+	return res
+}
+
+func encodeResult(r *wire.Result) sm.Result {
+	return sm.Result{Value: uint64(r.Value), Data: wire.AppendResult(nil, r)}
+}
+
+func (u *update) reqAck(member uint64) uint64 {
+	if a, ok := u.reqAcks[member]; ok {
+		return a
+	}
+	if t := u.f.reqs[member]; t != nil {
+		return t.ack
+	}
+	return 0
+}
+
+// reqResult returns the kept result of an idempotent command.
+func (u *update) reqResult(k reqKey) ([]byte, bool) {
+	if r, ok := u.reqs[k]; ok {
+		return r, r != nil
+	}
+	t := u.f.reqs[k.member]
+	if t == nil {
+		return nil, false
+	}
+	if _, ok := t.kept[k.id]; !ok {
+		return nil, false
+	}
+	v, ok, err := u.f.db.Get(k.key())
+	if err != nil || !ok {
+		return nil, false
+	}
+	return v, true
+}
+
+// forgetBelow drops a proposer's results below ack: it has them all.
+func (u *update) forgetBelow(member, ack uint64) {
+	u.reqAcks[member] = ack
+	u.batch.Set(reqAckKey(member), u64(ack))
+	forget := func(id uint64) {
+		if id < ack {
+			k := reqKey{member, id}
+			u.reqs[k] = nil
+			u.batch.Delete(k.key())
+		}
+	}
+	if t := u.f.reqs[member]; t != nil {
+		for id := range t.kept {
+			forget(id)
+		}
+	}
+	for k, r := range u.reqs {
+		if k.member == member && r != nil {
+			forget(k.id)
+		}
+	}
+}
+
+// apply applies one command and returns its result. Errors that the
+// proposer should see are results; only storage failures stop the member,
+// and those surface from the commit.
+func (u *update) apply(index uint64, cmd *wire.Command) *wire.Result {
 	if cmd.Time > u.clock {
 		u.clock = cmd.Time
 	}

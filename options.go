@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/lni/dragonboat/v4/config"
 )
 
 // Options configures a member. Only ID, Members (or Join with Addr) and
@@ -87,6 +89,9 @@ type Options struct {
 
 	// Logger receives coord's and Dragonboat's messages; nil discards them.
 	Logger *slog.Logger
+
+	// transport replaces the Raft transport (tests inject faults with it).
+	transport config.TransportFactory
 }
 
 // TLSFiles names PEM files for mutual TLS between members. All three are

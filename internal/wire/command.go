@@ -101,9 +101,16 @@ type Command struct {
 	Time    int64 // proposer's wall clock, ms since the epoch
 	Session int64 // issuing session; 0 for member-level commands
 
+	// ReqID, when not 0, makes the command idempotent: the state machine
+	// applies a command with a given (Member, ReqID) once and answers a
+	// retry with the first result. Ack tells it that the proposer has every
+	// result below that id, so it can forget them.
+	ReqID uint64
+	Ack   uint64
+
 	Ops []Op // tree commands: exactly one for an op kind, any number for KindMulti
 
-	Member   uint64       // the proposing member's host id (tree and session commands)
+	Member   uint64       // the proposing member's host id
 	Timeout  int32        // CreateSession: negotiated timeout in ms
 	Password []byte       // CreateSession: secret a client shows to reattach
 	Sessions []SessionRef // CloseSessions, ExpireSessions
@@ -118,23 +125,23 @@ func AppendCommand(b []byte, c *Command) []byte {
 	e.byte(byte(c.Kind))
 	e.varint(c.Time)
 	e.varint(c.Session)
+	e.uvarint(c.Member)
+	e.uvarint(c.ReqID)
+	e.uvarint(c.Ack)
 	switch {
 	case c.Kind.isOp():
-		e.uvarint(c.Member)
 		if len(c.Ops) == 1 {
 			encodeOp(&e, &c.Ops[0])
 		} else {
 			encodeOp(&e, &Op{Kind: c.Kind})
 		}
 	case c.Kind == KindMulti:
-		e.uvarint(c.Member)
 		e.uvarint(uint64(len(c.Ops)))
 		for i := range c.Ops {
 			e.byte(byte(c.Ops[i].Kind))
 			encodeOp(&e, &c.Ops[i])
 		}
 	case c.Kind == KindCreateSession:
-		e.uvarint(c.Member)
 		e.varint(int64(c.Timeout))
 		e.bytes(c.Password)
 		encodeAuth(&e, c.Auth)
@@ -145,7 +152,6 @@ func AppendCommand(b []byte, c *Command) []byte {
 			e.uvarint(s.RenewIndex)
 		}
 	case c.Kind == KindHeartbeat, c.Kind == KindAttachSession, c.Kind == KindDetachSession:
-		e.uvarint(c.Member)
 	case c.Kind == KindAddAuth:
 		encodeAuth(&e, c.Auth)
 	case c.Kind == KindReap:
@@ -227,13 +233,14 @@ func DecodeCommand(b []byte) (*Command, error) {
 	c := &Command{Kind: Kind(d.byte())}
 	c.Time = d.varint()
 	c.Session = d.varint()
+	c.Member = d.uvarint()
+	c.ReqID = d.uvarint()
+	c.Ack = d.uvarint()
 	switch {
 	case d.err != nil:
 	case c.Kind.isOp():
-		c.Member = d.uvarint()
 		c.Ops = []Op{decodeOp(&d, c.Kind)}
 	case c.Kind == KindMulti:
-		c.Member = d.uvarint()
 		n := d.count(2)
 		c.Ops = make([]Op, 0, n)
 		for i := 0; i < n && d.err == nil; i++ {
@@ -241,7 +248,6 @@ func DecodeCommand(b []byte) (*Command, error) {
 			c.Ops = append(c.Ops, decodeOp(&d, k))
 		}
 	case c.Kind == KindCreateSession:
-		c.Member = d.uvarint()
 		c.Timeout = d.int32()
 		c.Password = d.bytes()
 		c.Auth = decodeAuth(&d)
@@ -252,7 +258,6 @@ func DecodeCommand(b []byte) (*Command, error) {
 			c.Sessions[i] = SessionRef{ID: d.varint(), RenewIndex: d.uvarint()}
 		}
 	case c.Kind == KindHeartbeat, c.Kind == KindAttachSession, c.Kind == KindDetachSession:
-		c.Member = d.uvarint()
 	case c.Kind == KindAddAuth:
 		c.Auth = decodeAuth(&d)
 	case c.Kind == KindReap:
