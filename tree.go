@@ -333,7 +333,7 @@ func (t *txn) create(op *wire.Op) (string, *Stat, error) {
 	case mode.nodeMode() == wire.ModeEphemeral && t.session == 0:
 		return "", nil, failf(ErrBadArguments, "ephemeral node without a session")
 	}
-	if op.Path == "/" {
+	if op.Path == "/" && !mode.Sequential() {
 		return "", nil, fail(ErrNodeExists)
 	}
 	acl, err := t.fixACL(op.ACL)
@@ -417,9 +417,9 @@ func (t *txn) delete(path string, version int32) error {
 	if path == "/" {
 		return failf(ErrBadArguments, "the root cannot be deleted")
 	}
-	n, err := t.existing(path)
-	if err != nil {
-		return err
+	// ZooKeeper's order: the parent, its DELETE permission, then the node.
+	if err := validatePath(path, false); err != nil {
+		return failf(ErrBadArguments, "%v", err)
 	}
 	parentPath := parentOf(path)
 	parent, err := t.get(parentPath)
@@ -427,10 +427,14 @@ func (t *txn) delete(path string, version int32) error {
 		return err
 	}
 	if parent == nil {
-		return failf(ErrDataInconsistency, "%s has no parent", path)
+		return fail(ErrNoNode)
 	}
 	if !allowed(parent.ACL, PermDelete, t.ids) {
 		return failf(ErrNoAuth, "no delete permission on %s", parentPath)
+	}
+	n, err := t.existing(path)
+	if err != nil {
+		return err
 	}
 	if err := checkVersion(version, n.Version); err != nil {
 		return err
@@ -478,6 +482,14 @@ func (t *txn) setData(op *wire.Op) (*Stat, error) {
 }
 
 func (t *txn) setACL(op *wire.Op) (*Stat, error) {
+	// ZooKeeper's order: the path, the new ACL, the node, ADMIN, the version.
+	if err := validatePath(op.Path, false); err != nil {
+		return nil, failf(ErrBadArguments, "%v", err)
+	}
+	acl, err := t.fixACL(op.ACL)
+	if err != nil {
+		return nil, err
+	}
 	n, err := t.existing(op.Path)
 	if err != nil {
 		return nil, err
@@ -487,10 +499,6 @@ func (t *txn) setACL(op *wire.Op) (*Stat, error) {
 	}
 	if op.Version != -1 && op.Version != n.Aversion {
 		return nil, failf(ErrBadVersion, "expected ACL version %d, node is at %d", op.Version, n.Aversion)
-	}
-	acl, err := t.fixACL(op.ACL)
-	if err != nil {
-		return nil, err
 	}
 	c := *n
 	c.ACL = acl

@@ -300,6 +300,12 @@ func (s *DB) ReplaceFrom(r io.Reader, stop <-chan struct{}) error {
 		if len(k) == 0 {
 			break
 		}
+		if bytes.Compare(k, replicatedEnd) >= 0 {
+			// WriteTo never streams these; loading one would overwrite
+			// the member's own state.
+			b.Close()
+			return fmt.Errorf("store: snapshot record %d: key %x is outside the replicated range", count, k)
+		}
 		v, err := readBytes()
 		if err != nil {
 			b.Close()
