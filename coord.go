@@ -556,3 +556,40 @@ func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false 
 func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
 func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
 func (d discardHandler) WithGroup(string) slog.Handler           { return d }
+
+// Stats is a snapshot of a member's state, for monitoring.
+type Stats struct {
+	ID             uint64 // this member
+	Leader         uint64 // the leader this member knows of; 0 if none
+	Observer       bool   // this member does not vote
+	LastZxid       int64  // last log index applied here
+	Znodes         int64  // znodes in the tree
+	Ephemerals     int64  // ephemeral znodes in the tree
+	Sessions       int    // sessions in the ensemble
+	HostedSessions int    // sessions this member hosts
+	Watches        int    // watches set through this member
+	WatchedPaths   int    // distinct paths those watches are on
+	DiskBytes      uint64 // the tree store's size on disk
+}
+
+// Stats reports the member's state as its local replica sees it.
+func (c *Coord) Stats() Stats {
+	st := Stats{ID: c.opts.ID, Observer: c.opts.Observer}
+	st.Leader, _ = c.Leader()
+	c.fsm.read(func() error {
+		st.LastZxid = int64(c.fsm.applied)
+		st.Znodes = c.fsm.count
+		st.Sessions = len(c.fsm.sessions)
+		st.DiskBytes = c.fsm.db.DiskUsage()
+		c.fsm.db.Scan(prefixEphem, func(_, _ []byte) bool {
+			st.Ephemerals++
+			return true
+		})
+		return nil
+	})
+	c.mu.Lock()
+	st.HostedSessions = len(c.sessions)
+	c.mu.Unlock()
+	st.Watches, st.WatchedPaths = c.watches.counts()
+	return st
+}

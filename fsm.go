@@ -21,6 +21,7 @@ import (
 var (
 	keyApplied    = []byte("mi")      // uint64 BE: last applied log index
 	keyTime       = []byte("mt")      // int64 BE: the tree's clock, ms
+	keyCount      = []byte("mc")      // uint64 BE: number of znodes
 	prefixNode    = []byte("n")       // n<parent>\x00<name> -> wire.Node
 	prefixSession = []byte("s")       // s<id BE> -> wire.Session
 	prefixEphem   = []byte("e")       // e<session BE><path> -> empty
@@ -116,6 +117,7 @@ type fsm struct {
 	db       *store.DB
 	applied  uint64
 	clock    int64                   // ms; max of proposers' clocks
+	count    int64                   // znodes in the tree
 	sessions map[int64]*wire.Session // replicated session table
 	members  map[uint64]uint64       // member -> index of its last heartbeat
 	seen     map[int64]time.Time     // local time a session last renewed itself
@@ -178,6 +180,7 @@ func (f *fsm) initTree() error {
 	put("/zookeeper", &wire.Node{ACL: open, NumChildren: 1})
 	put("/zookeeper/quota", &wire.Node{ACL: open})
 	b.Set(keyApplied, u64(0))
+	b.Set(keyCount, u64(3))
 	return b.Commit(true)
 }
 
@@ -193,6 +196,12 @@ func (f *fsm) loadLocked() error {
 		return err
 	} else if ok && len(v) == 8 {
 		f.clock = int64(binary.BigEndian.Uint64(v))
+	}
+	f.count = 0
+	if v, ok, err := f.db.Get(keyCount); err != nil {
+		return err
+	} else if ok && len(v) == 8 {
+		f.count = int64(binary.BigEndian.Uint64(v))
 	}
 	now := time.Now()
 	f.sessions = make(map[int64]*wire.Session)
@@ -266,6 +275,7 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		reqs:     make(map[reqKey][]byte),
 		reqAcks:  make(map[uint64]uint64),
 		clock:    f.clock,
+		count:    f.count,
 	}
 	for i := range entries {
 		entries[i].Result = u.applyLogged(entries[i].Index, entries[i].Cmd)
@@ -273,6 +283,9 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	last := entries[len(entries)-1].Index
 	u.batch.Set(keyApplied, u64(last))
 	u.batch.Set(keyTime, u64(uint64(u.clock)))
+	if u.count != f.count {
+		u.batch.Set(keyCount, u64(uint64(u.count)))
+	}
 
 	now := time.Now()
 	f.mu.Lock()
@@ -313,6 +326,7 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	}
 	f.applied = last
 	f.clock = u.clock
+	f.count = u.count
 	return entries, nil
 }
 
@@ -327,6 +341,7 @@ type update struct {
 	renewed  []int64                 // sessions that renewed themselves
 	reqs     map[reqKey][]byte       // staged idempotent results; nil forgets one
 	reqAcks  map[uint64]uint64       // staged acknowledgement marks
+	count    int64                   // znodes after the staged writes
 	changes  []change
 	ended    []endedSession
 	clock    int64
@@ -379,6 +394,12 @@ func (u *update) merge(t *txn) error {
 			u.batch.Delete(nodeKey(path))
 		} else {
 			u.batch.Set(nodeKey(path), wire.AppendNode(nil, n))
+		}
+		switch {
+		case old == nil && n != nil:
+			u.count++
+		case old != nil && n == nil:
+			u.count--
 		}
 		if old != nil && old.Mode == wire.ModeEphemeral && (n == nil || n.Owner != old.Owner) {
 			k := ephemKey(old.Owner, path)

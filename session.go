@@ -55,6 +55,17 @@ type SessionOption func(*sessionConfig)
 type sessionConfig struct {
 	timeout time.Duration
 	ids     []wire.AuthID
+	sink    func(Event)
+}
+
+// WithWatchFunc makes fn receive every watch event of the session, in the
+// order the member applies the changes, instead of the channels: ExistsW,
+// GetW and ChildrenW then return nil channels and AddWatch a Watcher whose
+// C is nil. fn runs on the member's apply path, before the change is
+// readable: it must return quickly and never block. It is meant for servers
+// that put events and replies on one ordered connection.
+func WithWatchFunc(fn func(Event)) SessionOption {
+	return func(c *sessionConfig) { c.sink = fn }
 }
 
 // WithSessionTimeout requests a session timeout; the member clamps it into
@@ -80,6 +91,7 @@ type Session struct {
 	id       int64
 	timeout  time.Duration
 	password []byte
+	sink     func(Event)
 
 	mu    sync.Mutex
 	state SessionState
@@ -106,12 +118,12 @@ func (c *Coord) NewSession(ctx context.Context, opts ...SessionOption) (*Session
 	if err != nil {
 		return nil, fmt.Errorf("coord: new session: %w", err)
 	}
-	return c.host(res.Value, timeout, password), nil
+	return c.host(res.Value, timeout, password, cfg.sink), nil
 }
 
 // host registers a session as hosted here.
-func (c *Coord) host(id int64, timeout time.Duration, password []byte) *Session {
-	s := &Session{c: c, id: id, timeout: timeout, password: password, state: Connected, done: make(chan struct{})}
+func (c *Coord) host(id int64, timeout time.Duration, password []byte, sink func(Event)) *Session {
+	s := &Session{c: c, id: id, timeout: timeout, password: password, sink: sink, state: Connected, done: make(chan struct{})}
 	if c.suspended.Load() {
 		s.state = Suspended
 	}
@@ -130,7 +142,11 @@ func (c *Coord) host(id int64, timeout time.Duration, password []byte) *Session 
 // password must match. It is how a network client whose member went away
 // keeps its session (and ephemeral nodes) on another member. Watches do not
 // move; set them again.
-func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte) (*Session, error) {
+func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte, opts ...SessionOption) (*Session, error) {
+	var cfg sessionConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var timeout time.Duration
 	err := c.fsm.read(func() error {
 		s := c.fsm.sessions[id]
@@ -159,7 +175,7 @@ func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte) (*
 	if old != nil && !old.isEnded() {
 		return old, nil
 	}
-	return c.host(id, timeout, bytes.Clone(password)), nil
+	return c.host(id, timeout, bytes.Clone(password), cfg.sink), nil
 }
 
 // ID returns the session id.
@@ -624,8 +640,14 @@ func (s *Session) GetACL(ctx context.Context, path string) ([]ACL, *Stat, error)
 // ---- watches ----
 
 func (s *Session) oneShot(kind watchKind, path string, n *wire.Node) <-chan Event {
-	w := &watch{kind: kind, path: path, session: s.id, zxid: int64(s.c.fsm.applied), existed: n != nil, ch: make(chan Event, 1)}
+	w := &watch{kind: kind, path: path, session: s.id, zxid: int64(s.c.fsm.applied), existed: n != nil, sink: s.sink}
+	if s.sink == nil {
+		w.ch = make(chan Event, 1)
+	}
 	s.c.watches.add(w)
+	if w.ch == nil {
+		return nil
+	}
 	return w.ch
 }
 
@@ -710,13 +732,17 @@ func (s *Session) AddWatch(ctx context.Context, path string, recursive bool) (*W
 	}
 	var x *Watcher
 	err := s.readNode(ctx, "addWatch", path, func(n *wire.Node, _ []wire.AuthID) error {
-		w := &watch{kind: kind, path: path, session: s.id, zxid: int64(s.c.fsm.applied), existed: n != nil}
+		w := &watch{kind: kind, path: path, session: s.id, zxid: int64(s.c.fsm.applied), existed: n != nil, sink: s.sink}
 		x = newWatcher(s.c.watches, w)
 		s.c.watches.add(w)
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.sink != nil {
+		x.C, x.c = nil, nil
+		return x, nil
 	}
 	s.c.wg.Add(1)
 	go func() {
@@ -955,4 +981,71 @@ func (c *Coord) proposeBackground(cmd *wire.Command) {
 	if _, err := c.propose(ctx, cmd); err != nil && !errors.Is(err, ErrClosed) {
 		c.log.Debug("upkeep proposal failed", "kind", cmd.Kind, "err", err)
 	}
+}
+
+// Ephemerals lists the session's ephemeral nodes whose paths start with
+// prefix ("/" for all), in path order.
+func (s *Session) Ephemerals(ctx context.Context, prefix string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if prefix == "" || prefix[0] != '/' {
+		return nil, pathErrf("getEphemerals", prefix, ErrBadArguments, "prefix must start with /")
+	}
+	if err := s.ended(); err != nil {
+		return nil, pathErr("getEphemerals", prefix, err)
+	}
+	var paths []string
+	err := s.c.fsm.read(func() error {
+		if s.c.fsm.sessions[s.id] == nil {
+			return ErrSessionExpired
+		}
+		return s.c.fsm.db.Scan(ephemKey(s.id, prefix), func(k, _ []byte) bool {
+			paths = append(paths, string(k[9:]))
+			return true
+		})
+	})
+	if err != nil {
+		return nil, pathErr("getEphemerals", prefix, err)
+	}
+	return paths, nil
+}
+
+// AllChildrenNumber returns how many nodes are below path, at any depth.
+func (s *Session) AllChildrenNumber(ctx context.Context, path string) (int, error) {
+	n := 0
+	err := s.readNode(ctx, "getAllChildrenNumber", path, func(node *wire.Node, ids []wire.AuthID) error {
+		if node == nil {
+			return ErrNoNode
+		}
+		if !allowed(node.ACL, PermRead, ids) {
+			return ErrNoAuth
+		}
+		if path == "/" {
+			n = int(s.c.fsm.count) - 1
+			return nil
+		}
+		count := func(_, _ []byte) bool { n++; return true }
+		if err := s.c.fsm.db.Scan(childrenPrefix(path), count); err != nil {
+			return err
+		}
+		return s.c.fsm.db.Scan(append(append([]byte("n"), path...), '/'), count)
+	})
+	return n, err
+}
+
+// Identity is an identity a session has proven.
+type Identity struct {
+	Scheme string // "digest", "ip", "super"
+	ID     string // the scheme's id, e.g. a digest id user:base64(sha1)
+}
+
+// Identities returns what the session has proven: its client address for
+// network sessions, digests added with AddAuth. It is ZooKeeper's whoAmI.
+func (s *Session) Identities() []Identity {
+	var out []Identity
+	for _, id := range s.identities() {
+		out = append(out, Identity{Scheme: id.Scheme, ID: id.ID})
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"context"
 	"sync"
 
 	"github.com/coordkit/coord/internal/wire"
@@ -35,7 +36,23 @@ type watch struct {
 	zxid    int64 // applied index when the watch was set
 	existed bool  // data watches: whether the node existed then
 	ch      chan Event
-	w       *Watcher // persistent kinds
+	w       *Watcher    // persistent kinds
+	sink    func(Event) // the session's WatchFunc, which replaces ch and w
+}
+
+// deliver hands ev to the watch's consumer without blocking; last marks
+// the watch's final event.
+func (w *watch) deliver(ev Event, last bool) {
+	switch {
+	case w.sink != nil:
+		w.sink(ev)
+	case w.w != nil && last:
+		w.w.finish(&ev)
+	case w.w != nil:
+		w.deliver(ev, false)
+	default:
+		w.deliver(ev, true)
+	}
 }
 
 // watchRegistry holds the watches of the sessions a member hosts and fires
@@ -122,7 +139,7 @@ func (r *watchRegistry) fireOneShot(kind watchKind, path string, ev Event) {
 
 func (r *watchRegistry) firePersistent(kind watchKind, path string, ev Event) {
 	for _, w := range r.tables[kind][path] {
-		w.w.push(ev)
+		w.deliver(ev, false)
 	}
 }
 
@@ -177,6 +194,11 @@ func (r *watchRegistry) applied(changes []change, ended []endedSession) {
 
 // end unregisters w and tells its consumer it no longer watches.
 func (r *watchRegistry) end(w *watch, err error) {
+	r.endWith(w, Event{Type: NotWatching, Path: w.path, Err: err})
+}
+
+// endWith unregisters w and delivers ev as its last event.
+func (r *watchRegistry) endWith(w *watch, ev Event) {
 	r.mu.Lock()
 	_, live := r.bySession[w.session][w]
 	if live {
@@ -186,13 +208,7 @@ func (r *watchRegistry) end(w *watch, err error) {
 	if !live {
 		return
 	}
-	ev := Event{Type: NotWatching, Path: w.path, Err: err}
-	if w.w != nil {
-		w.w.finish(&ev)
-		return
-	}
-	w.ch <- ev
-	close(w.ch)
+	w.deliver(ev, true)
 }
 
 // endSession ends every watch of a session.
@@ -359,4 +375,85 @@ func (x *Watcher) Remove() {
 		x.mu.Unlock()
 		close(x.remove)
 	})
+}
+
+// counts returns the number of watches and of distinct watched paths.
+func (r *watchRegistry) counts() (watches, paths int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := make(map[string]struct{})
+	for _, t := range r.tables {
+		for p, ws := range t {
+			watches += len(ws)
+			seen[p] = struct{}{}
+		}
+	}
+	return watches, len(seen)
+}
+
+// WatcherType selects watches for RemoveWatches, with ZooKeeper's values.
+type WatcherType int32
+
+// Watcher types.
+const (
+	WatchChildren            WatcherType = 1 // ChildrenW watches
+	WatchData                WatcherType = 2 // GetW and ExistsW watches
+	WatchAny                 WatcherType = 3 // all of the above and persistent ones
+	WatchPersistent          WatcherType = 4 // AddWatch(path, false)
+	WatchPersistentRecursive WatcherType = 5 // AddWatch(path, true)
+)
+
+// Event types a removed watch receives last, with ZooKeeper's values.
+const (
+	DataWatchRemoved       EventType = 5
+	ChildWatchRemoved      EventType = 6
+	PersistentWatchRemoved EventType = 7
+)
+
+// RemoveWatches removes the session's watches of the given type on path.
+// Each receives a DataWatchRemoved, ChildWatchRemoved or
+// PersistentWatchRemoved event and then its channel closes. It returns
+// ErrNoWatcher if there was none.
+func (s *Session) RemoveWatches(ctx context.Context, path string, which WatcherType) error {
+	if err := validatePath(path, false); err != nil {
+		return pathErrf("removeWatches", path, ErrBadArguments, "%v", err)
+	}
+	if which < WatchChildren || which > WatchPersistentRecursive {
+		return pathErrf("removeWatches", path, ErrBadArguments, "unknown watcher type %d", which)
+	}
+	if err := s.ended(); err != nil {
+		return pathErr("removeWatches", path, err)
+	}
+	kinds := map[WatcherType][]watchKind{
+		WatchChildren:            {watchChild},
+		WatchData:                {watchData},
+		WatchAny:                 {watchData, watchChild, watchPersistent, watchRecursive},
+		WatchPersistent:          {watchPersistent},
+		WatchPersistentRecursive: {watchRecursive},
+	}[which]
+	r := s.c.watches
+	r.mu.Lock()
+	var found []*watch
+	for _, k := range kinds {
+		for _, w := range r.tables[k][path] {
+			if w.session == s.id {
+				found = append(found, w)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(found) == 0 {
+		return pathErr("removeWatches", path, ErrNoWatcher)
+	}
+	for _, w := range found {
+		typ := DataWatchRemoved
+		switch w.kind {
+		case watchChild:
+			typ = ChildWatchRemoved
+		case watchPersistent, watchRecursive:
+			typ = PersistentWatchRemoved
+		}
+		r.endWith(w, Event{Type: typ, Path: w.path})
+	}
+	return nil
 }

@@ -355,3 +355,6 @@ func (p pebbleLogger) Fatalf(format string, args ...interface{}) {
 	// not to continue.
 	panic("pebble: " + msg)
 }
+
+// DiskUsage is the store's size on disk in bytes.
+func (s *DB) DiskUsage() uint64 { return s.db.Metrics().DiskSpaceUsage() }
