@@ -98,11 +98,9 @@ var superID = wire.AuthID{Scheme: "super", ID: ""}
 func authIdentity(scheme string, cred []byte, superDigest string) ([]wire.AuthID, error) {
 	switch scheme {
 	case "digest":
-		s := string(cred)
-		if !strings.Contains(s, ":") {
-			return nil, fmt.Errorf("%w: digest credentials must be user:password", ErrAuthFailed)
-		}
-		id := wire.AuthID{Scheme: "digest", ID: DigestID(s)}
+		// As in ZooKeeper, credentials without a colon are a user with an
+		// empty password part: the whole string is digested.
+		id := wire.AuthID{Scheme: "digest", ID: DigestID(string(cred))}
 		if superDigest != "" && id.ID == superDigest {
 			return []wire.AuthID{id, superID}, nil
 		}

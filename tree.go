@@ -2,7 +2,6 @@ package coord
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -99,12 +98,6 @@ func (m CreateMode) isTTL() bool { return m == PersistentWithTTL || m == Persist
 // milliseconds, about 34 years).
 const MaxTTL = 0xFFFFFFFFFF
 
-// ZooKeeper's EphemeralOwner markers for container and TTL nodes.
-const (
-	containerOwner = math.MinInt64      // 0x8000000000000000
-	ttlOwnerMask   = -0x100000000000000 // 0xFF00000000000000
-)
-
 func statOf(n *wire.Node) *Stat {
 	s := &Stat{
 		Czxid: n.Czxid, Mzxid: n.Mzxid, Pzxid: n.Pzxid,
@@ -112,15 +105,20 @@ func statOf(n *wire.Node) *Stat {
 		Version: n.Version, Cversion: n.Cversion, Aversion: n.Aversion,
 		DataLength: int32(len(n.Data)), NumChildren: n.NumChildren,
 	}
-	switch n.Mode {
-	case wire.ModeEphemeral:
+	// ZooKeeper marks containers and TTL nodes in its stored
+	// ephemeralOwner but shows clients 0 for them; only ephemerals show
+	// their owning session.
+	if n.Mode == wire.ModeEphemeral {
 		s.EphemeralOwner = n.Owner
-	case wire.ModeContainer:
-		s.EphemeralOwner = containerOwner
-	case wire.ModeTTL:
-		s.EphemeralOwner = ttlOwnerMask | n.TTL
 	}
 	return s
+}
+
+// sequenceNumber is the suffix a sequential child of parent gets:
+// ZooKeeper counts the creates under a parent, which is (cversion +
+// numChildren) / 2 since every create and every delete bumps cversion.
+func sequenceNumber(parent *wire.Node) int64 {
+	return (int64(parent.Cversion) + int64(parent.NumChildren)) / 2
 }
 
 func (s *Stat) wire() *wire.Stat {
@@ -163,7 +161,9 @@ func validatePath(path string, sequential bool) error {
 		switch {
 		case r == 0:
 			return fmt.Errorf("NUL character at %d", i)
-		case r > 0 && r < 0x20, r >= 0x7f && r <= 0x9f, r >= 0xd800 && r <= 0xf8ff, r >= 0xfff0 && r <= 0xffff:
+		case r > 0 && r < 0x20, r >= 0x7f && r <= 0x9f, r >= 0xd800 && r <= 0xf8ff, r >= 0xfff0:
+			// ZooKeeper checks UTF-16 code units: characters beyond the
+			// Basic Multilingual Plane are surrogate pairs, which it refuses.
 			return fmt.Errorf("invalid character %U at %d", r, i)
 		}
 	}
@@ -216,6 +216,12 @@ func (t EventType) String() string {
 		return "NodeChildrenChanged"
 	case NotWatching:
 		return "NotWatching"
+	case DataWatchRemoved:
+		return "DataWatchRemoved"
+	case ChildWatchRemoved:
+		return "ChildWatchRemoved"
+	case PersistentWatchRemoved:
+		return "PersistentWatchRemoved"
 	}
 	return fmt.Sprintf("EventType(%d)", int32(t))
 }
@@ -353,7 +359,7 @@ func (t *txn) create(op *wire.Op) (string, *Stat, error) {
 	}
 	path := op.Path
 	if mode.Sequential() {
-		path = fmt.Sprintf("%s%010d", path, parent.Cversion)
+		path = fmt.Sprintf("%s%010d", path, sequenceNumber(parent))
 	}
 	if existing, err := t.get(path); err != nil {
 		return "", nil, err
