@@ -167,7 +167,7 @@ func TestRestartAllMembersKeepsTree(t *testing.T) {
 	// Writes continue where they left off: the sequence counter persisted.
 	p, err := tc.get(2).Session().Create(ctx, "/a/seq-", nil, PersistentSequential)
 	require.NoError(t, err)
-	assert.Equal(t, "/a/seq-0000000021", p)
+	assert.Equal(t, "/a/seq-0000000020", p)
 }
 
 // loadWriters creates nodes through every live member until stop is closed
