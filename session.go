@@ -192,6 +192,21 @@ func (s *Session) Password() []byte { return bytes.Clone(s.password) }
 // new channel; a slow reader may miss intermediate states but always
 // receives the latest.
 func (s *Session) State() <-chan SessionState {
+	return s.subscribe()
+}
+
+// StateContext is State for a watcher that stops: when ctx ends, the
+// channel is closed and the subscription dropped, so code that watches the
+// state for a while (a held lock, a leadership term) leaves nothing behind.
+func (s *Session) StateContext(ctx context.Context) <-chan SessionState {
+	ch := s.subscribe()
+	if ctx.Done() != nil {
+		context.AfterFunc(ctx, func() { s.unsubscribe(ch) })
+	}
+	return ch
+}
+
+func (s *Session) subscribe() chan SessionState {
 	ch := make(chan SessionState, 4)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,6 +217,19 @@ func (s *Session) State() <-chan SessionState {
 	}
 	s.subs = append(s.subs, ch)
 	return ch
+}
+
+// unsubscribe drops and closes ch unless the session's end closed it.
+func (s *Session) unsubscribe(ch chan SessionState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, c := range s.subs {
+		if c == ch {
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			close(ch)
+			return
+		}
+	}
 }
 
 // CurrentState returns the session's state now.
