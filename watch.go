@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/coordkit/coord/internal/wire"
@@ -49,10 +50,30 @@ func (w *watch) deliver(ev Event, last bool) {
 	case w.w != nil && last:
 		w.w.finish(&ev)
 	case w.w != nil:
-		w.deliver(ev, false)
+		w.w.push(ev)
 	default:
-		w.deliver(ev, true)
+		w.ch <- ev
+		close(w.ch)
 	}
+}
+
+// firing is one change being delivered. A session with a WatchFunc gets
+// each change once, however many of its watches the change triggers, as a
+// ZooKeeper server sends a watcher one event per change; every triggered
+// one-shot watch is consumed all the same.
+type firing struct {
+	ev   Event
+	sent []int64 // sessions whose WatchFunc has ev
+}
+
+func (f *firing) deliver(w *watch, last bool) {
+	if w.sink != nil {
+		if slices.Contains(f.sent, w.session) {
+			return
+		}
+		f.sent = append(f.sent, w.session)
+	}
+	w.deliver(f.ev, last)
 }
 
 // watchRegistry holds the watches of the sessions a member hosts and fires
@@ -77,9 +98,18 @@ func newWatchRegistry(c *Coord) *watchRegistry {
 
 // add registers w. The caller holds the state machine's read lock, so no
 // change can slip between the read that set the watch and its registration.
+// A session with a WatchFunc has at most one watch of each kind on a path,
+// as in a ZooKeeper server's watch tables: setting it again does nothing.
 func (r *watchRegistry) add(w *watch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if w.sink != nil {
+		for _, x := range r.tables[w.kind][w.path] {
+			if x.session == w.session {
+				return
+			}
+		}
+	}
 	r.tables[w.kind][w.path] = append(r.tables[w.kind][w.path], w)
 	set := r.bySession[w.session]
 	if set == nil {
@@ -119,7 +149,7 @@ func (r *watchRegistry) remove(w *watch) {
 
 // fireOneShot delivers ev to every one-shot watch of kind on path and
 // unregisters them.
-func (r *watchRegistry) fireOneShot(kind watchKind, path string, ev Event) {
+func (r *watchRegistry) fireOneShot(kind watchKind, path string, f *firing) {
 	list := r.tables[kind][path]
 	if len(list) == 0 {
 		return
@@ -132,40 +162,41 @@ func (r *watchRegistry) fireOneShot(kind watchKind, path string, ev Event) {
 				delete(r.bySession, w.session)
 			}
 		}
-		w.ch <- ev
-		close(w.ch)
+		f.deliver(w, true)
 	}
 }
 
-func (r *watchRegistry) firePersistent(kind watchKind, path string, ev Event) {
+func (r *watchRegistry) firePersistent(kind watchKind, path string, f *firing) {
 	for _, w := range r.tables[kind][path] {
-		w.deliver(ev, false)
+		f.deliver(w, false)
 	}
 }
 
 // applied implements applyObserver.
 func (r *watchRegistry) applied(changes []change, ended []endedSession) {
 	r.mu.Lock()
+	var sent []int64
 	for _, ch := range changes {
-		ev := Event{Type: ch.Type, Path: ch.Path, Zxid: ch.Zxid}
+		f := &firing{ev: Event{Type: ch.Type, Path: ch.Path, Zxid: ch.Zxid}, sent: sent[:0]}
 		switch ch.Type {
 		case NodeCreated, NodeDataChanged:
-			r.fireOneShot(watchData, ch.Path, ev)
+			r.fireOneShot(watchData, ch.Path, f)
 		case NodeDeleted:
-			r.fireOneShot(watchData, ch.Path, ev)
-			r.fireOneShot(watchChild, ch.Path, ev)
+			r.fireOneShot(watchData, ch.Path, f)
+			r.fireOneShot(watchChild, ch.Path, f)
 		case NodeChildrenChanged:
-			r.fireOneShot(watchChild, ch.Path, ev)
+			r.fireOneShot(watchChild, ch.Path, f)
 		}
-		r.firePersistent(watchPersistent, ch.Path, ev)
+		r.firePersistent(watchPersistent, ch.Path, f)
 		if ch.Type != NodeChildrenChanged && len(r.tables[watchRecursive]) > 0 {
 			for p := ch.Path; ; p = parentOf(p) {
-				r.firePersistent(watchRecursive, p, ev)
+				r.firePersistent(watchRecursive, p, f)
 				if p == "/" {
 					break
 				}
 			}
 		}
+		sent = f.sent
 	}
 	var ends []*watch
 	for _, e := range ended {
