@@ -82,7 +82,9 @@ type Coord struct {
 
 	reqs requestIDs
 
-	leaderID  atomic.Uint64
+	leaderID     atomic.Uint64
+	leaderMu     sync.Mutex
+	leaderChange chan struct{} // closed and replaced when the leader changes
 	quorumAt  atomic.Int64 // unix ns of the last heartbeat this member saw committed
 	suspended atomic.Bool
 
@@ -118,8 +120,9 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 		opts:     opts,
 		log:      log.With("member", opts.ID),
 		hostID:   randomUint64(),
-		sessions: make(map[int64]*Session),
-		stop:     make(chan struct{}),
+		sessions:     make(map[int64]*Session),
+		stop:         make(chan struct{}),
+		leaderChange: make(chan struct{}),
 	}
 	c.watches = newWatchRegistry(c)
 	c.unlog = raftlog.Attach(opts.Logger)
@@ -248,9 +251,22 @@ func logDBConfig() config.LogDBConfig {
 type leaderListener struct{ c *Coord }
 
 func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
-	if info.ShardID == treeShard {
-		l.c.leaderID.Store(info.LeaderID)
+	if info.ShardID != treeShard {
+		return
 	}
+	c := l.c
+	c.leaderID.Store(info.LeaderID)
+	c.leaderMu.Lock()
+	close(c.leaderChange)
+	c.leaderChange = make(chan struct{})
+	c.leaderMu.Unlock()
+}
+
+// leaderChanged returns a channel that is closed at the next leader change.
+func (c *Coord) leaderChanged() <-chan struct{} {
+	c.leaderMu.Lock()
+	defer c.leaderMu.Unlock()
+	return c.leaderChange
 }
 
 func (c *Coord) waitLeader(ctx context.Context) error {
@@ -293,7 +309,7 @@ func (c *Coord) withDeadline(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.opts.RequestTimeout)
 }
 
-// errAttemptTimedOut marks an attempt of an idempotent proposal that may
+// errAttemptTimedOut marks an attempt of an idempotent request that may
 // have been lost; sending it again is safe.
 var errAttemptTimedOut = errors.New("coord: attempt timed out")
 
@@ -399,13 +415,8 @@ func (c *Coord) propose(ctx context.Context, cmd *wire.Command) (*wire.Result, e
 	data := wire.AppendCommand(nil, cmd)
 	var out sm.Result
 	err := c.retry(ctx, func(ctx context.Context) error {
-		actx, cancel := context.WithTimeout(ctx, c.attemptTimeout())
-		defer cancel()
-		r, err := c.nh.SyncPropose(actx, c.noop, data)
+		r, err := c.attempt(ctx, data)
 		out = r
-		if errors.Is(err, dragonboat.ErrTimeout) && ctx.Err() == nil {
-			return errAttemptTimedOut
-		}
 		return err
 	})
 	if err != nil {
@@ -418,11 +429,61 @@ func (c *Coord) propose(ctx context.Context, cmd *wire.Command) (*wire.Result, e
 	return res, nil
 }
 
+// attempt proposes data once and waits for its result. It gives up early,
+// with an error that allows a retry, when the attempt may have been lost: it
+// timed out, or the leader changed while it was pending.
+func (c *Coord) attempt(ctx context.Context, data []byte) (sm.Result, error) {
+	return c.await(ctx, func(timeout time.Duration) (*dragonboat.RequestState, error) {
+		return c.nh.Propose(c.noop, data, timeout)
+	})
+}
+
+// await starts a Raft request with start and waits for it, turning the
+// ways a request can be lost into errors that allow a retry.
+func (c *Coord) await(ctx context.Context, start func(time.Duration) (*dragonboat.RequestState, error)) (sm.Result, error) {
+	changed := c.leaderChanged()
+	timeout := c.attemptTimeout()
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if timeout < time.Millisecond {
+		return sm.Result{}, context.DeadlineExceeded
+	}
+	rs, err := start(timeout)
+	if err != nil {
+		return sm.Result{}, err
+	}
+	select {
+	case r := <-rs.AppliedC():
+		switch {
+		case r.Completed():
+			res := r.GetResult()
+			rs.Release()
+			return res, nil
+		case r.Timeout() && ctx.Err() == nil:
+			return sm.Result{}, errAttemptTimedOut
+		case r.Timeout():
+			return sm.Result{}, ctx.Err()
+		case r.Dropped():
+			return sm.Result{}, dragonboat.ErrShardNotReady
+		case r.Terminated():
+			return sm.Result{}, dragonboat.ErrShardClosed
+		}
+		return sm.Result{}, dragonboat.ErrAborted
+	case <-changed:
+		return sm.Result{}, errAttemptTimedOut
+	case <-ctx.Done():
+		return sm.Result{}, ctx.Err()
+	}
+}
+
 // Sync waits until this member has applied every write committed before the
 // call (a Raft ReadIndex round).
 func (c *Coord) sync(ctx context.Context) error {
 	return c.retry(ctx, func(ctx context.Context) error {
-		_, err := c.nh.SyncRead(ctx, treeShard, nil)
+		_, err := c.await(ctx, func(timeout time.Duration) (*dragonboat.RequestState, error) {
+			return c.nh.ReadIndex(treeShard, timeout)
+		})
 		return err
 	})
 }

@@ -168,19 +168,24 @@ func (f *fsm) Open(stop <-chan struct{}) (uint64, error) {
 }
 
 // initTree writes the tree every ensemble starts with, if the store is
-// empty: the root, /zookeeper and /zookeeper/quota, all at zxid 0.
+// empty: the root, /zookeeper, /zookeeper/quota and a read-only
+// /zookeeper/config, all at zxid 0. Their cversions are ZooKeeper's (it
+// reports -1 for the root and -2 for /zookeeper), so that sequence numbers
+// under them come out as ZooKeeper's do.
 func (f *fsm) initTree() error {
 	if _, ok, err := f.db.Get(nodeKey("/")); err != nil || ok {
 		return err
 	}
 	b := f.db.NewBatch()
 	open := []wire.ACL{{Perms: int32(PermAll), Scheme: "world", ID: "anyone"}}
+	read := []wire.ACL{{Perms: int32(PermRead), Scheme: "world", ID: "anyone"}}
 	put := func(path string, n *wire.Node) { b.Set(nodeKey(path), wire.AppendNode(nil, n)) }
-	put("/", &wire.Node{ACL: open, NumChildren: 1, Cversion: 0})
-	put("/zookeeper", &wire.Node{ACL: open, NumChildren: 1})
+	put("/", &wire.Node{ACL: open, NumChildren: 1, Cversion: -1})
+	put("/zookeeper", &wire.Node{ACL: open, NumChildren: 2, Cversion: -2})
 	put("/zookeeper/quota", &wire.Node{ACL: open})
+	put("/zookeeper/config", &wire.Node{ACL: read, Aversion: -1})
 	b.Set(keyApplied, u64(0))
-	b.Set(keyCount, u64(3))
+	b.Set(keyCount, u64(4))
 	return b.Commit(true)
 }
 

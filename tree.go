@@ -178,6 +178,16 @@ func validatePath(path string, sequential bool) error {
 	return nil
 }
 
+// systemNode reports whether path is one of the nodes every ensemble has
+// and ZooKeeper refuses to delete.
+func systemNode(path string) bool {
+	switch path {
+	case "/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config":
+		return true
+	}
+	return false
+}
+
 // parentOf returns the parent of a valid, non-root path.
 func parentOf(path string) string {
 	i := strings.LastIndexByte(path, '/')
@@ -420,8 +430,8 @@ func (t *txn) existing(path string) (*wire.Node, error) {
 }
 
 func (t *txn) delete(path string, version int32) error {
-	if path == "/" {
-		return failf(ErrBadArguments, "the root cannot be deleted")
+	if systemNode(path) {
+		return failf(ErrBadArguments, "%s cannot be deleted", path)
 	}
 	// ZooKeeper's order: the parent, its DELETE permission, then the node.
 	if err := validatePath(path, false); err != nil {
