@@ -85,8 +85,8 @@ type Coord struct {
 	leaderID     atomic.Uint64
 	leaderMu     sync.Mutex
 	leaderChange chan struct{} // closed and replaced when the leader changes
-	quorumAt  atomic.Int64 // unix ns of the last heartbeat this member saw committed
-	suspended atomic.Bool
+	quorumAt     atomic.Int64  // unix ns of the last heartbeat this member saw committed
+	suspended    atomic.Bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -117,9 +117,9 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 		log = slog.New(discardHandler{})
 	}
 	c := &Coord{
-		opts:     opts,
-		log:      log.With("member", opts.ID),
-		hostID:   randomUint64(),
+		opts:         opts,
+		log:          log.With("member", opts.ID),
+		hostID:       randomUint64(),
 		sessions:     make(map[int64]*Session),
 		stop:         make(chan struct{}),
 		leaderChange: make(chan struct{}),
