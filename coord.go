@@ -521,9 +521,17 @@ func (c *Coord) AddMember(ctx context.Context, id uint64, addr string) error {
 	if err := checkAddMember(id, addr); err != nil {
 		return err
 	}
-	return c.retry(ctx, func(ctx context.Context) error {
+	return memberChange(id, c.retry(ctx, func(ctx context.Context) error {
 		return c.nh.SyncRequestAddReplica(ctx, treeShard, id, addr, 0)
-	})
+	}))
+}
+
+// memberChange explains a membership change the ensemble refused.
+func memberChange(id uint64, err error) error {
+	if errors.Is(err, dragonboat.ErrRejected) {
+		return fmt.Errorf("%w: member %d: the ensemble refused the change (ids of removed members cannot be reused; an id already in use cannot be added again)", ErrBadArguments, id)
+	}
+	return err
 }
 
 // AddObserver adds a non-voting member that replicates the tree and serves
@@ -533,9 +541,9 @@ func (c *Coord) AddObserver(ctx context.Context, id uint64, addr string) error {
 	if err := checkAddMember(id, addr); err != nil {
 		return err
 	}
-	return c.retry(ctx, func(ctx context.Context) error {
+	return memberChange(id, c.retry(ctx, func(ctx context.Context) error {
 		return c.nh.SyncRequestAddNonVoting(ctx, treeShard, id, addr, 0)
-	})
+	}))
 }
 
 func checkAddMember(id uint64, addr string) error {
@@ -554,9 +562,9 @@ func (c *Coord) RemoveMember(ctx context.Context, id uint64) error {
 	if id == 0 {
 		return fmt.Errorf("%w: member id must be > 0", ErrBadArguments)
 	}
-	return c.retry(ctx, func(ctx context.Context) error {
+	return memberChange(id, c.retry(ctx, func(ctx context.Context) error {
 		return c.nh.SyncRequestDeleteReplica(ctx, treeShard, id, 0)
-	})
+	}))
 }
 
 // Close closes every session this member hosts (their ephemeral nodes go at

@@ -361,6 +361,8 @@ func TestMembershipAddRemoveObserver(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, members, victim)
 	assert.Len(t, members, 3)
+	err = tc.get(1).AddMember(ctx, victim, tc.members[victim])
+	require.ErrorIs(t, err, ErrBadArguments, "a removed member's id cannot come back")
 	_, err = s.Set(ctx, "/m", []byte("after-remove"), -1)
 	require.NoError(t, err)
 }
