@@ -17,10 +17,10 @@ import (
 
 // Defaults, ZooKeeper 3.8's.
 const (
-	DefaultTickTime         = 2 * time.Second  // tickTime
-	DefaultMaxConnsPerIP    = 60               // maxClientCnxns
+	DefaultTickTime         = 2 * time.Second       // tickTime
+	DefaultMaxConnsPerIP    = 60                    // maxClientCnxns
 	DefaultMaxFrame         = jute.DefaultMaxBuffer // jute.maxbuffer: 1 MiB - 1
-	DefaultHandshakeTimeout = 10 * time.Second // zookeeper.nio.sessionlessCnxnTimeout
+	DefaultHandshakeTimeout = 10 * time.Second      // zookeeper.nio.sessionlessCnxnTimeout
 )
 
 // Per-connection flow control.
