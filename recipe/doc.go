@@ -1,0 +1,67 @@
+// Package recipe builds the coordination patterns services import a
+// coordination library for on coord's native znode API: locks, leader
+// election, barriers, queues, counters, caches and group membership.
+//
+// # How the pieces fit
+//
+// Every recipe is a value bound to a *coord.Session and a directory (a znode
+// path). The session is the identity that holds things: lock and leadership
+// nodes are ephemeral, so they go when the session ends, and the session's
+// state (coord.Session.StateContext) tells a holder when what it holds may
+// be lost.
+//
+//   - Mutex, RWMutex, Semaphore and Election queue contenders as
+//     ephemeral-sequential children of their directory and grant in
+//     sequence order. Each waiter watches only the node that blocks it (its
+//     predecessor, or for a reader the nearest writer before it), so a
+//     release wakes one waiter, not all of them. Semaphore waiters watch the
+//     directory instead, since any of N holders can free a lease.
+//   - An acquisition or a leadership term is a Lease: a fencing token (the
+//     Czxid of the node that won, a Raft log index, so strictly increasing
+//     in acquisition order), and Done/Err, which report that the hold ended
+//     or may have ended (released, session Suspended, Expired or Closed, or
+//     the node deleted). Pass the token to the resource you guard and let it
+//     refuse tokens older than the newest it has seen.
+//   - MultiLock combines Lockers (Mutex, RWMutex.RLocker) all or none.
+//   - Barrier blocks until a node is removed; DoubleBarrier makes N
+//     participants enter and leave together.
+//   - Queue stores items as persistent-sequential nodes; a consumer claims
+//     one with an ephemeral claim node and removes item and claim in one
+//     Multi when it acknowledges it, so each item is consumed once even when
+//     consumers die mid-item (the claim goes with the session).
+//   - Value is a watched shared byte value with compare-and-set; Counter is
+//     an int64 Value with atomic Add (versioned Set, retried on conflict).
+//   - Cache mirrors a subtree with a persistent recursive watch and serves
+//     immutable, consistent snapshots of it.
+//   - Group lists and watches the members of a directory; Registration keeps
+//     a member's ephemeral node present, re-creating it with a new session
+//     after its session is lost.
+//
+// # Failure behaviour
+//
+// Every blocking call takes a context and returns promptly when it ends,
+// deleting the nodes it created on the way (with a short, separate deadline
+// for the cleanup writes).
+//
+// A coord write whose context ends before its reply arrives has an unknown
+// outcome: it may still apply, once. Recipes name the nodes they create
+// "_c_<guid>-<name>" (Curator's protected mode). On an unknown outcome they
+// first propose a fence (a delete of a path that never exists) through the
+// same session. Proposals from one member reach the Raft log in the order
+// they were made, and coord drops a retried proposal that arrives after a
+// later one was acknowledged, so once the fence has applied the lost create
+// has either applied before it or never will. The recipe then lists the
+// directory and adopts the node carrying its guid (the call still runs) or
+// deletes it (the call was cancelled). A lost reply therefore never leaves a
+// sequential node that would block a lock forever. If even the fence cannot
+// commit, the guid is remembered and its node removed at the start of the
+// next call on the same value.
+//
+// Directories are created on demand as container nodes, which the ensemble
+// removes once their last child is gone.
+//
+// Values are not safe for use by several goroutines unless their
+// documentation says so; Mutex, RWMutex, Semaphore and Election serialise
+// their own calls. A Mutex is one holder: Lock on a held Mutex is reentrant.
+// Goroutines that must exclude each other use one Mutex value each.
+package recipe
