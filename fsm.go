@@ -27,8 +27,7 @@ var (
 	prefixEphem   = []byte("e")       // e<session BE><path> -> empty
 	prefixReap    = []byte("x")       // x<path> -> empty: containers and TTL nodes
 	prefixMember  = []byte("h")       // h<member BE> -> uint64 BE: index of its last heartbeat
-	prefixReq     = []byte("q")       // q<member BE><id BE> -> result of an idempotent command
-	prefixReqAck  = []byte("a")       // a<member BE> -> uint64 BE: the member has every result below this id
+	prefixReq     = []byte("q")       // q<member BE> -> wire.Requests: a proposer's idempotent results
 	keyRecovering = []byte("\xffrec") // set while a snapshot is being loaded
 )
 
@@ -74,19 +73,7 @@ func reapKey(path string) []byte { return append([]byte("x"), path...) }
 
 func memberKey(id uint64) []byte { return append([]byte("h"), u64(id)...) }
 
-type reqKey struct{ member, id uint64 }
-
-func (k reqKey) key() []byte { return append(append([]byte("q"), u64(k.member)...), u64(k.id)...) }
-
-func reqAckKey(member uint64) []byte { return append([]byte("a"), u64(member)...) }
-
-// reqTable is what the state machine remembers of one proposer's
-// idempotent commands: the ids whose results it keeps, and the id below
-// which the proposer has every result.
-type reqTable struct {
-	ack  uint64
-	kept map[uint64]struct{}
-}
+func reqKey(member uint64) []byte { return append([]byte("q"), u64(member)...) }
 
 // endedSession is a session the state machine closed in an applied batch.
 type endedSession struct {
@@ -116,13 +103,13 @@ type fsm struct {
 	mu       sync.RWMutex
 	db       *store.DB
 	applied  uint64
-	clock    int64                   // ms; max of proposers' clocks
-	count    int64                   // znodes in the tree
-	sessions map[int64]*wire.Session // replicated session table
-	members  map[uint64]uint64       // member -> index of its last heartbeat
-	seen     map[int64]time.Time     // local time a session last renewed itself
-	hbSeen   map[uint64]time.Time    // local time of a member's last heartbeat
-	reqs     map[uint64]*reqTable    // proposer -> idempotent results kept
+	clock    int64                     // ms; max of proposers' clocks
+	count    int64                     // znodes in the tree
+	sessions map[int64]*wire.Session   // replicated session table
+	members  map[uint64]uint64         // member -> index of its last heartbeat
+	seen     map[int64]time.Time       // local time a session last renewed itself
+	hbSeen   map[uint64]time.Time      // local time of a member's last heartbeat
+	reqs     map[uint64]*wire.Requests // proposer -> idempotent results kept
 	stats    fsmStats
 }
 
@@ -241,31 +228,21 @@ func (f *fsm) loadLocked() error {
 	if err != nil {
 		return err
 	}
-	f.reqs = make(map[uint64]*reqTable)
-	err = f.db.Scan(prefixReqAck, func(k, v []byte) bool {
-		if len(k) == 9 && len(v) == 8 {
-			f.reqTable(binary.BigEndian.Uint64(k[1:])).ack = binary.BigEndian.Uint64(v)
+	f.reqs = make(map[uint64]*wire.Requests)
+	var rerr error
+	err = f.db.Scan(prefixReq, func(k, v []byte) bool {
+		r, err := wire.DecodeRequests(v)
+		if err != nil || len(k) != 9 {
+			rerr = fmt.Errorf("coord: stored request results %x: %v", k, err)
+			return false
 		}
+		f.reqs[binary.BigEndian.Uint64(k[1:])] = r
 		return true
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = rerr
 	}
-	return f.db.Scan(prefixReq, func(k, _ []byte) bool {
-		if len(k) == 17 {
-			f.reqTable(binary.BigEndian.Uint64(k[1:9])).kept[binary.BigEndian.Uint64(k[9:])] = struct{}{}
-		}
-		return true
-	})
-}
-
-func (f *fsm) reqTable(member uint64) *reqTable {
-	t := f.reqs[member]
-	if t == nil {
-		t = &reqTable{kept: make(map[uint64]struct{})}
-		f.reqs[member] = t
-	}
-	return t
+	return err
 }
 
 // Update applies a batch of committed entries.
@@ -274,16 +251,19 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		f:        f,
 		batch:    f.db.NewBatch(),
 		nodes:    make(map[string]*wire.Node),
+		read:     make(map[string]*wire.Node),
 		sessions: make(map[int64]*wire.Session),
 		members:  make(map[uint64]uint64),
 		ephem:    make(map[string]bool),
-		reqs:     make(map[reqKey][]byte),
-		reqAcks:  make(map[uint64]uint64),
+		reqs:     make(map[uint64]*wire.Requests),
 		clock:    f.clock,
 		count:    f.count,
 	}
 	for i := range entries {
 		entries[i].Result = u.applyLogged(entries[i].Index, entries[i].Cmd)
+	}
+	for m, r := range u.reqs {
+		u.batch.Set(reqKey(m), wire.AppendRequests(nil, r))
 	}
 	last := entries[len(entries)-1].Index
 	u.batch.Set(keyApplied, u64(last))
@@ -318,16 +298,8 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		f.members[m] = idx
 		f.hbSeen[m] = now
 	}
-	for k, res := range u.reqs {
-		t := f.reqTable(k.member)
-		if res == nil {
-			delete(t.kept, k.id)
-		} else {
-			t.kept[k.id] = struct{}{}
-		}
-	}
-	for m, ack := range u.reqAcks {
-		f.reqTable(m).ack = ack
+	for m, r := range u.reqs {
+		f.reqs[m] = r
 	}
 	f.applied = last
 	f.clock = u.clock
@@ -339,25 +311,34 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 type update struct {
 	f        *fsm
 	batch    *store.Batch
-	nodes    map[string]*wire.Node   // staged tree writes; nil deletes
-	sessions map[int64]*wire.Session // staged session writes; nil deletes
-	members  map[uint64]uint64       // staged heartbeats
-	ephem    map[string]bool         // staged ephemeral index: key -> present
-	renewed  []int64                 // sessions that renewed themselves
-	reqs     map[reqKey][]byte       // staged idempotent results; nil forgets one
-	reqAcks  map[uint64]uint64       // staged acknowledgement marks
-	count    int64                   // znodes after the staged writes
+	nodes    map[string]*wire.Node     // staged tree writes; nil deletes
+	read     map[string]*wire.Node     // committed nodes read so far; nil if absent
+	sessions map[int64]*wire.Session   // staged session writes; nil deletes
+	members  map[uint64]uint64         // staged heartbeats
+	ephem    map[string]bool           // staged ephemeral index: key -> present
+	renewed  []int64                   // sessions that renewed themselves
+	reqs     map[uint64]*wire.Requests // staged request tables of the proposers seen
+	count    int64                     // znodes after the staged writes
 	changes  []change
 	ended    []endedSession
 	clock    int64
 }
 
 // node implements treeReader over the committed store plus staged writes.
+// Nodes read from the store are remembered for the rest of the update: an
+// operation reads a node, and merging its result reads it again.
 func (u *update) node(path string) (*wire.Node, error) {
 	if n, ok := u.nodes[path]; ok {
 		return n, nil
 	}
-	return u.f.storedNode(path)
+	if n, ok := u.read[path]; ok {
+		return n, nil
+	}
+	n, err := u.f.storedNode(path)
+	if err == nil {
+		u.read[path] = n
+	}
+	return n, err
 }
 
 func (f *fsm) storedNode(path string) (*wire.Node, error) {
@@ -472,18 +453,23 @@ func (u *update) applyLogged(index uint64, data []byte) sm.Result {
 	if cmd.ReqID == 0 {
 		return encodeResult(u.apply(index, cmd))
 	}
-	k := reqKey{cmd.Member, cmd.ReqID}
-	if cmd.ReqID < u.reqAck(cmd.Member) {
+	reqs := u.requests(cmd.Member)
+	if cmd.ReqID < reqs.Ack {
 		return encodeResult(codeResult(errStaleRetry))
 	}
-	if prev, ok := u.reqResult(k); ok {
+	if prev, ok := reqs.Results[cmd.ReqID]; ok {
 		return sm.Result{Data: prev}
 	}
 	res := encodeResult(u.apply(index, cmd))
-	u.reqs[k] = res.Data
-	u.batch.Set(k.key(), res.Data)
-	if cmd.Ack > u.reqAck(cmd.Member) {
-		u.forgetBelow(cmd.Member, cmd.Ack)
+	reqs.Results[cmd.ReqID] = res.Data
+	if cmd.Ack > reqs.Ack {
+		// The proposer has every result below Ack: forget them.
+		reqs.Ack = cmd.Ack
+		for id := range reqs.Results {
+			if id < cmd.Ack {
+				delete(reqs.Results, id)
+			}
+		}
 	}
 	return res
 }
@@ -492,56 +478,21 @@ func encodeResult(r *wire.Result) sm.Result {
 	return sm.Result{Value: uint64(r.Value), Data: wire.AppendResult(nil, r)}
 }
 
-func (u *update) reqAck(member uint64) uint64 {
-	if a, ok := u.reqAcks[member]; ok {
-		return a
+// requests returns the staged request table of a proposer, copying the
+// committed one on first use.
+func (u *update) requests(member uint64) *wire.Requests {
+	if r, ok := u.reqs[member]; ok {
+		return r
 	}
-	if t := u.f.reqs[member]; t != nil {
-		return t.ack
-	}
-	return 0
-}
-
-// reqResult returns the kept result of an idempotent command.
-func (u *update) reqResult(k reqKey) ([]byte, bool) {
-	if r, ok := u.reqs[k]; ok {
-		return r, r != nil
-	}
-	t := u.f.reqs[k.member]
-	if t == nil {
-		return nil, false
-	}
-	if _, ok := t.kept[k.id]; !ok {
-		return nil, false
-	}
-	v, ok, err := u.f.db.Get(k.key())
-	if err != nil || !ok {
-		return nil, false
-	}
-	return v, true
-}
-
-// forgetBelow drops a proposer's results below ack: it has them all.
-func (u *update) forgetBelow(member, ack uint64) {
-	u.reqAcks[member] = ack
-	u.batch.Set(reqAckKey(member), u64(ack))
-	forget := func(id uint64) {
-		if id < ack {
-			k := reqKey{member, id}
-			u.reqs[k] = nil
-			u.batch.Delete(k.key())
+	r := &wire.Requests{Results: make(map[uint64][]byte)}
+	if c := u.f.reqs[member]; c != nil {
+		r.Ack = c.Ack
+		for id, res := range c.Results {
+			r.Results[id] = res
 		}
 	}
-	if t := u.f.reqs[member]; t != nil {
-		for id := range t.kept {
-			forget(id)
-		}
-	}
-	for k, r := range u.reqs {
-		if k.member == member && r != nil {
-			forget(k.id)
-		}
-	}
+	u.reqs[member] = r
+	return r
 }
 
 // apply applies one command and returns its result. Errors that the

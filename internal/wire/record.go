@@ -1,6 +1,9 @@
 package wire
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Record format versions.
 const (
@@ -207,6 +210,52 @@ func DecodeResult(b []byte) (*Result, error) {
 				d.fail(fmt.Errorf("%w: bad stat marker", ErrCorrupt))
 			}
 		}
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// RequestsVersion is the version byte of an encoded Requests record.
+const RequestsVersion = 1
+
+// Requests is what the state machine remembers of one proposer's idempotent
+// commands: Ack, below which the proposer has every result, and the
+// results of the commands at or above it.
+type Requests struct {
+	Ack     uint64
+	Results map[uint64][]byte // request id -> encoded Result
+}
+
+// AppendRequests appends the encoding of r to b, results in id order.
+func AppendRequests(b []byte, r *Requests) []byte {
+	e := encoder{b: b}
+	e.byte(RequestsVersion)
+	e.uvarint(r.Ack)
+	ids := make([]uint64, 0, len(r.Results))
+	for id := range r.Results {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	e.uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		e.uvarint(id)
+		e.bytes(r.Results[id])
+	}
+	return e.b
+}
+
+// DecodeRequests decodes a record encoded by AppendRequests.
+func DecodeRequests(b []byte) (*Requests, error) {
+	d := decoder{b: b}
+	d.version("requests", RequestsVersion)
+	r := &Requests{Ack: d.uvarint()}
+	n := d.count(2)
+	r.Results = make(map[uint64][]byte, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		id := d.uvarint()
+		r.Results[id] = d.bytes()
 	}
 	if err := d.finish(); err != nil {
 		return nil, err

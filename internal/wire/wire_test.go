@@ -451,3 +451,16 @@ func FuzzDecodeResult(f *testing.F) {
 		require.Equal(t, r, again)
 	})
 }
+
+func TestRequestsRoundTrip(t *testing.T) {
+	r := &Requests{Ack: 7, Results: map[uint64][]byte{9: {1, 2}, 8: {}, 12: {3}}}
+	b := AppendRequests(nil, r)
+	got, err := DecodeRequests(b)
+	require.NoError(t, err)
+	require.Equal(t, r, got)
+	require.Equal(t, b, AppendRequests(nil, got), "deterministic encoding")
+	for i := 0; i < len(b); i++ {
+		_, err := DecodeRequests(b[:i])
+		require.Error(t, err)
+	}
+}
