@@ -1,9 +1,11 @@
 package recipe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,8 +80,12 @@ func (g *Group) Watch(ctx context.Context) (<-chan []Member, error) {
 	go func() {
 		defer close(out)
 		defer cache.Close()
+		var last []Member
 		for snap := cache.Snapshot(); ; snap = cache.Snapshot() {
-			sendLatest(out, membersOf(snap, g.dir))
+			if ms := membersOf(snap, g.dir); last == nil || !slices.EqualFunc(ms, last, sameMember) {
+				last = ms
+				sendLatest(out, ms)
+			}
 			select {
 			case <-snap.Changed():
 			case <-ctx.Done():
@@ -88,6 +94,10 @@ func (g *Group) Watch(ctx context.Context) (<-chan []Member, error) {
 		}
 	}()
 	return out, nil
+}
+
+func sameMember(a, b Member) bool {
+	return a.Name == b.Name && a.Session == b.Session && bytes.Equal(a.Data, b.Data)
 }
 
 func membersOf(s *Snapshot, dir string) []Member {
