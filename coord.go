@@ -447,7 +447,8 @@ func (c *Coord) await(ctx context.Context, start func(time.Duration) (*dragonboa
 		timeout = min(timeout, time.Until(d))
 	}
 	if timeout < time.Millisecond {
-		return sm.Result{}, context.DeadlineExceeded
+		<-ctx.Done() // too little time left to try
+		return sm.Result{}, ctx.Err()
 	}
 	rs, err := start(timeout)
 	if err != nil {
