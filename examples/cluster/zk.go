@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net"
 
 	"github.com/coordkit/coord"
+	"github.com/coordkit/coord/zkserver"
 )
 
 // serveZK serves the ZooKeeper client protocol for c on ln until ctx ends.
 func serveZK(ctx context.Context, c *coord.Coord, ln net.Listener) error {
-	ln.Close()
-	return errors.New("the ZooKeeper front end (package zkserver) is not built yet")
+	return zkserver.Serve(ctx, c, ln)
 }
