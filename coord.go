@@ -647,7 +647,7 @@ func (c *Coord) Stats() Stats {
 	st := Stats{ID: c.opts.ID, Observer: c.opts.Observer}
 	st.Leader, _ = c.Leader()
 	c.fsm.read(func() error {
-		st.LastZxid = int64(c.fsm.applied)
+		st.LastZxid = c.fsm.lastZxid.Load()
 		st.Znodes = c.fsm.count
 		st.Sessions = len(c.fsm.sessions)
 		st.DiskBytes = c.fsm.db.DiskUsage()

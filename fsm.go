@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -103,6 +104,7 @@ type fsm struct {
 	mu       sync.RWMutex
 	db       *store.DB
 	applied  uint64
+	lastZxid atomic.Int64              // applied, readable without the lock
 	clock    int64                     // ms; max of proposers' clocks
 	count    int64                     // znodes in the tree
 	sessions map[int64]*wire.Session   // replicated session table
@@ -184,6 +186,7 @@ func (f *fsm) loadLocked() error {
 	} else if ok && len(v) == 8 {
 		f.applied = binary.BigEndian.Uint64(v)
 	}
+	f.lastZxid.Store(int64(f.applied))
 	if v, ok, err := f.db.Get(keyTime); err != nil {
 		return err
 	} else if ok && len(v) == 8 {
@@ -302,6 +305,7 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		f.reqs[m] = r
 	}
 	f.applied = last
+	f.lastZxid.Store(int64(last))
 	f.clock = u.clock
 	f.count = u.count
 	return entries, nil

@@ -148,7 +148,7 @@ func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte, op
 		o(&cfg)
 	}
 	var timeout time.Duration
-	err := c.fsm.read(func() error {
+	lookup := func() error {
 		s := c.fsm.sessions[id]
 		if s == nil {
 			return ErrSessionExpired
@@ -158,7 +158,14 @@ func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte, op
 		}
 		timeout = time.Duration(s.Timeout) * time.Millisecond
 		return nil
-	})
+	}
+	err := c.fsm.read(lookup)
+	if errors.Is(err, ErrSessionExpired) {
+		// This member may not have applied the session's creation yet.
+		if err = c.sync(ctx); err == nil {
+			err = c.fsm.read(lookup)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("coord: attach session 0x%x: %w", id, err)
 	}

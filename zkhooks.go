@@ -14,14 +14,7 @@ import (
 // ZooKeeper's "last processed zxid", which servers put in reply headers and
 // clients send back when they reconnect. It is cheap enough to call for
 // every reply.
-func (c *Coord) LastZxid() int64 {
-	var z int64
-	c.fsm.read(func() error {
-		z = int64(c.fsm.applied)
-		return nil
-	})
-	return z
-}
+func (c *Coord) LastZxid() int64 { return c.fsm.lastZxid.Load() }
 
 // watchKinds are the watch kinds a WatcherType selects.
 func watchKinds(which WatcherType) []watchKind {
