@@ -57,6 +57,7 @@ import (
 
 	"github.com/coordkit/coord/internal/raftlog"
 	"github.com/coordkit/coord/internal/store"
+	"github.com/coordkit/coord/internal/transport"
 	"github.com/coordkit/coord/internal/wire"
 )
 
@@ -142,6 +143,7 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 			LogDB:  logDBConfig(),
 		},
 	}
+	nhc.Expert.TransportFactory = transport.Factory{}
 	if opts.transport != nil {
 		nhc.Expert.TransportFactory = opts.transport
 	}
