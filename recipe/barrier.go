@@ -183,11 +183,11 @@ func (b *DoubleBarrier) leave(ctx context.Context, me string) error {
 		default:
 			wait = cs[0].name
 		}
-		ok, _, ch, err := b.c.s.ExistsW(ctx, b.c.path(wait))
+		ch, err := watchNode(ctx, b.c.s, b.c.path(wait))
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if ch == nil {
 			continue
 		}
 		if err := waitEvent(ctx, ch); err != nil {

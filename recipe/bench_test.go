@@ -26,15 +26,57 @@ import (
 // refused Set would be a lost update). It reports acquisitions per second
 // and the acquire latency (Lock call to grant) at p50 and p99.
 func BenchmarkMutex12Contenders(b *testing.B) {
-	benchMutex(b, 12)
+	benchMutex(b, 12, nil)
+}
+
+// BenchmarkBareLock12Contenders is the same workload with zkbench's plain
+// ZooKeeper lock recipe written directly on coord's API (no guid, no Lease,
+// no cleanup), to show what the recipe costs on top.
+func BenchmarkBareLock12Contenders(b *testing.B) {
+	benchMutex(b, 12, bareLock)
+}
+
+// bareLock acquires the lock in dir like zkbench's acquire and returns the
+// function that releases it.
+func bareLock(ctx context.Context, s *coord.Session, dir string) (func() error, error) {
+	me, err := s.Create(ctx, dir+"/lock-", nil, coord.EphemeralSequential)
+	if errors.Is(err, coord.ErrNoNode) {
+		if err := ensurePath(ctx, s, dir, coord.Persistent); err != nil {
+			return nil, err
+		}
+		me, err = s.Create(ctx, dir+"/lock-", nil, coord.EphemeralSequential)
+	}
+	if err != nil {
+		return nil, err
+	}
+	release := func() error { return s.Delete(ctx, me, -1) }
+	name := baseName(me)
+	for {
+		kids, _, err := s.Children(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		slices.Sort(kids)
+		i := slices.Index(kids, name)
+		if i == 0 {
+			return release, nil
+		}
+		ok, _, ch, err := s.ExistsW(ctx, dir+"/"+kids[i-1])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			<-ch
+		}
+	}
 }
 
 // BenchmarkMutex1Contender measures an uncontended acquire and release.
 func BenchmarkMutex1Contender(b *testing.B) {
-	benchMutex(b, 1)
+	benchMutex(b, 1, nil)
 }
 
-func benchMutex(b *testing.B, contenders int) {
+func benchMutex(b *testing.B, contenders int, bare func(context.Context, *coord.Session, string) (func() error, error)) {
 	cl := testCluster(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -59,9 +101,16 @@ func benchMutex(b *testing.B, contenders int) {
 		go func() {
 			defer wg.Done()
 			m := NewMutex(s, dir)
+			unlock := func() error { return m.Unlock(ctx) }
 			for left.Add(-1) >= 0 {
 				t0 := time.Now()
-				if _, err := m.Lock(ctx); err != nil {
+				var err error
+				if bare != nil {
+					unlock, err = bare(ctx, s, dir)
+				} else {
+					_, err = m.Lock(ctx)
+				}
+				if err != nil {
 					errs.Add(1)
 					return
 				}
@@ -77,7 +126,7 @@ func benchMutex(b *testing.B, contenders int) {
 				if err != nil {
 					errs.Add(1)
 				}
-				if err := m.Unlock(ctx); err != nil {
+				if err := unlock(); err != nil {
 					errs.Add(1)
 				}
 			}

@@ -4,11 +4,12 @@
 //
 // # How the pieces fit
 //
-// Every recipe is a value bound to a *coord.Session and a directory (a znode
-// path). The session is the identity that holds things: lock and leadership
-// nodes are ephemeral, so they go when the session ends, and the session's
-// state (coord.Session.StateContext) tells a holder when what it holds may
-// be lost.
+// Most recipes are values bound to a *coord.Session and a directory (a
+// znode path). The session is the identity that holds things: lock and
+// leadership nodes are ephemeral, so they go when the session ends, and the
+// session's state (coord.Session.StateContext) tells a holder when what it
+// holds may be lost. Cache, Group and Registration open sessions of their
+// own, so they take the member (*coord.Coord, a SessionSource) instead.
 //
 //   - Mutex, RWMutex, Semaphore and Election queue contenders as
 //     ephemeral-sequential children of their directory and grant in
@@ -47,10 +48,11 @@
 // outcome: it may still apply, once. Recipes name the nodes they create
 // "_c_<guid>-<name>" (Curator's protected mode). On an unknown outcome they
 // first propose a fence (a delete of a path that never exists) through the
-// same session. Proposals from one member reach the Raft log in the order
-// they were made, and coord drops a retried proposal that arrives after a
-// later one was acknowledged, so once the fence has applied the lost create
-// has either applied before it or never will. The recipe then lists the
+// same session. A member forwards its proposals to the leader in the order
+// they were made, a proposal Raft dropped does not come back, and coord
+// refuses a stale retry once a later request of the member was
+// acknowledged; so once the fence has applied, the lost create has either
+// applied before it or never will. The recipe then lists the
 // directory and adopts the node carrying its guid (the call still runs) or
 // deletes it (the call was cancelled). A lost reply therefore never leaves a
 // sequential node that would block a lock forever. If even the fence cannot
@@ -60,8 +62,11 @@
 // Directories are created on demand as container nodes, which the ensemble
 // removes once their last child is gone.
 //
-// Values are not safe for use by several goroutines unless their
-// documentation says so; Mutex, RWMutex, Semaphore and Election serialise
-// their own calls. A Mutex is one holder: Lock on a held Mutex is reentrant.
-// Goroutines that must exclude each other use one Mutex value each.
+// Every recipe value is safe for concurrent use. A lock value (Mutex,
+// RWMutex) or an Election is one holder: Lock on a held Mutex is reentrant,
+// so goroutines that must exclude each other use one value each (they may
+// share a session). Values hold no goroutine of their own except where
+// documented (a held Lease watches its node and session until it ends;
+// Cache, Registration and the Watch/Observe channels have one each, stopped
+// by Close or by their context).
 package recipe

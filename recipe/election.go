@@ -72,7 +72,10 @@ func (e *Election) Campaign(ctx context.Context) (*Lease, error) {
 		e.c.deleteCleanup(ctx, n.name)
 		return nil, err
 	}
-	l := newLease(e.c.s, e.c.path(n.name), n.stat)
+	l, err := e.c.granted(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	e.h.set(l, n.name, 1)
 	return l, nil
 }

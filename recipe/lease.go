@@ -37,6 +37,13 @@ func (l *Lease) Token() int64 { return l.token }
 // Path returns the node that holds the lease.
 func (l *Lease) Path() string { return l.path }
 
+// Check returns an operation that makes a coord Multi fail (with
+// coord.ErrNoNode) unless the hold still stands when the Multi applies. Put
+// it first in a Multi to make writes to the tree conditional on holding the
+// lock: a fence the ensemble itself enforces, with no race between the
+// check and the write.
+func (l *Lease) Check() coord.Op { return coord.CheckOp(l.path, -1) }
+
 // Done returns a channel that is closed when the hold ends or may have
 // ended.
 func (l *Lease) Done() <-chan struct{} { return l.done }

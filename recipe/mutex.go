@@ -112,7 +112,10 @@ func (m *Mutex) Lock(ctx context.Context) (*Lease, error) {
 		m.c.deleteCleanup(ctx, n.name)
 		return nil, err
 	}
-	l := newLease(m.c.s, m.c.path(n.name), n.stat)
+	l, err := m.c.granted(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	m.h.set(l, n.name, 1)
 	return l, nil
 }

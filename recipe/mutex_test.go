@@ -189,3 +189,31 @@ func TestMultiLock(t *testing.T) {
 	require.Empty(t, children(t, s1, a))
 	require.Empty(t, children(t, s1, b))
 }
+
+// TestLeaseCheckGuardsWrites: a Multi guarded by Lease.Check applies while
+// the lock is held and is refused once it is not, even if the old holder
+// has not noticed yet.
+func TestLeaseCheckGuardsWrites(t *testing.T) {
+	cl := testCluster(t)
+	ctx := ctxT(t, 30*time.Second)
+	s := cl.session(t, 1, 4*time.Second)
+	path := "/t/guarded/value"
+	require.NoError(t, ensurePath(ctx, s, path, coord.Persistent))
+	m := NewMutex(s, "/t/guarded/lock")
+	l, err := m.Lock(ctx)
+	require.NoError(t, err)
+	_, err = s.Multi(ctx, l.Check(), coord.SetOp(path, []byte("holder"), -1))
+	require.NoError(t, err)
+	// The lock is taken away (an operator deletes the node); a write still
+	// in flight from the old holder is refused by the ensemble.
+	require.NoError(t, cl.member(2).Session().Sync(ctx, "/"))
+	require.NoError(t, cl.member(2).Session().Delete(ctx, l.Path(), -1))
+	_, err = s.Multi(ctx, l.Check(), coord.SetOp(path, []byte("stale"), -1))
+	require.ErrorIs(t, err, coord.ErrNoNode)
+	data, _, err := s.Get(ctx, path)
+	require.NoError(t, err)
+	require.Equal(t, "holder", string(data))
+	<-l.Done()
+	require.ErrorIs(t, l.Err(), ErrNodeGone)
+	require.NoError(t, m.Unlock(ctx))
+}

@@ -422,33 +422,36 @@ func sessionErr(s *coord.Session) error {
 	return nil
 }
 
-// turn decides, from the sorted contenders and our index among them,
-// whether our node has its turn (granted), or else which watch to wait on
-// (a nil channel: look again at once).
-type turn func(ctx context.Context, cs []contender, me int) (ch <-chan coord.Event, granted bool, err error)
+// turn decides whether our node has its turn, given the contenders queued
+// before it (in sequence order). That list can only shrink: a node created
+// later gets a higher sequence number. It returns the predecessors that
+// still matter and a watch to wait on, or a nil watch when our turn has
+// come.
+type turn func(ctx context.Context, preds []contender) ([]contender, <-chan coord.Event, error)
 
 // waitTurn blocks until decide grants our node its turn, ctx ends, or the
-// session or our node goes.
+// session goes. It lists the directory once; after that it only reads the
+// predecessors that are left, which stays cheap however many nodes came
+// and went in the directory.
 func (c *client) waitTurn(ctx context.Context, me string, decide turn, marks ...string) error {
+	kids, _, err := c.s.Children(ctx, c.dir)
+	if err != nil {
+		return err
+	}
+	cs := sortedContenders(kids, marks...)
+	i := indexOf(cs, me)
+	if i < 0 {
+		if err := sessionErr(c.s); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s", ErrNodeGone, c.path(me))
+	}
+	preds := cs[:i]
 	for {
-		kids, _, err := c.s.Children(ctx, c.dir)
-		if err != nil {
+		var ch <-chan coord.Event
+		preds, ch, err = decide(ctx, preds)
+		if err != nil || ch == nil {
 			return err
-		}
-		cs := sortedContenders(kids, marks...)
-		i := indexOf(cs, me)
-		if i < 0 {
-			if err := sessionErr(c.s); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: %s", ErrNodeGone, c.path(me))
-		}
-		ch, granted, err := decide(ctx, cs, i)
-		if err != nil || granted {
-			return err
-		}
-		if ch == nil {
-			continue
 		}
 		if err := waitEvent(ctx, ch); err != nil {
 			return err
@@ -456,15 +459,38 @@ func (c *client) waitTurn(ctx context.Context, me string, decide turn, marks ...
 	}
 }
 
-// exclusive is the turn of a lock with one holder: ours comes when we are
-// first; until then we watch only the node just before us.
-func (c *client) exclusive(ctx context.Context, cs []contender, me int) (<-chan coord.Event, bool, error) {
-	if me == 0 {
-		return nil, true, nil
+// exclusive is the turn of a lock with one holder: ours comes when no
+// predecessor is left; until then we watch only the nearest one.
+func (c *client) exclusive(ctx context.Context, preds []contender) ([]contender, <-chan coord.Event, error) {
+	for len(preds) > 0 {
+		ch, err := watchNode(ctx, c.s, c.path(preds[len(preds)-1].name))
+		if err != nil || ch != nil {
+			return preds, ch, err
+		}
+		preds = preds[:len(preds)-1] // gone
 	}
-	ok, _, ch, err := c.s.ExistsW(ctx, c.path(cs[me-1].name))
-	if err != nil || !ok {
-		return nil, false, err // gone already: look again
+	return nil, nil, nil
+}
+
+// watchNode sets a watch on a node that exists, or returns a nil channel if
+// it is gone. It uses GetW rather than ExistsW, which would leave a watch
+// behind on a node that never comes back.
+func watchNode(ctx context.Context, s *coord.Session, path string) (<-chan coord.Event, error) {
+	_, _, ch, err := s.GetW(ctx, path)
+	if errors.Is(err, coord.ErrNoNode) {
+		return nil, nil
 	}
-	return ch, false, nil
+	return ch, err
+}
+
+// granted starts the Lease of a node whose turn has come. If the hold is
+// already lost (the session was suspended meanwhile, or the node deleted),
+// it deletes the node and returns why.
+func (c *client) granted(ctx context.Context, n node) (*Lease, error) {
+	l := newLease(c.s, c.path(n.name), n.stat)
+	if err := l.Err(); err != nil {
+		c.deleteCleanup(ctx, n.name)
+		return nil, err
+	}
+	return l, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/coordkit/coord"
 )
@@ -75,7 +76,10 @@ func (rw *RWMutex) lock(ctx context.Context, write bool) (*Lease, error) {
 		rw.c.deleteCleanup(ctx, n.name)
 		return nil, err
 	}
-	l := newLease(rw.c.s, rw.c.path(n.name), n.stat)
+	l, err := rw.c.granted(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	rw.write = write
 	rw.h.set(l, n.name, 1)
 	return l, nil
@@ -83,33 +87,29 @@ func (rw *RWMutex) lock(ctx context.Context, write bool) (*Lease, error) {
 
 // readTurn grants a reader once no writer is queued before it. It watches
 // the nearest writer before it; writers that downgraded count as readers.
-func (rw *RWMutex) readTurn(ctx context.Context, cs []contender, me int) (<-chan coord.Event, bool, error) {
-	for i := me - 1; i >= 0; i-- {
-		if !isWrite(cs[i].name) {
+func (rw *RWMutex) readTurn(ctx context.Context, preds []contender) ([]contender, <-chan coord.Event, error) {
+	for i := len(preds) - 1; i >= 0; i-- {
+		if !isWrite(preds[i].name) {
 			continue
 		}
-		p := rw.c.path(cs[i].name)
+		p := rw.c.path(preds[i].name)
+		// A plain read first: a downgrade is final, so a downgraded writer
+		// needs no watch.
 		data, _, err := rw.c.s.Get(ctx, p)
-		switch {
-		case errors.Is(err, coord.ErrNoNode):
-			return nil, false, nil // gone: look again
-		case err != nil:
-			return nil, false, err
-		case string(data) == downgraded:
-			continue // a downgrade is final
+		var ch <-chan coord.Event
+		if err == nil && string(data) != downgraded {
+			data, _, ch, err = rw.c.s.GetW(ctx, p)
 		}
-		data, _, ch, err := rw.c.s.GetW(ctx, p)
 		switch {
-		case errors.Is(err, coord.ErrNoNode):
-			return nil, false, nil
+		case errors.Is(err, coord.ErrNoNode) || err == nil && string(data) == downgraded:
+			preds = slices.Delete(preds, i, i+1) // no longer blocks readers
 		case err != nil:
-			return nil, false, err
-		case string(data) == downgraded:
-			continue
+			return preds, nil, err
+		default:
+			return preds, ch, nil
 		}
-		return ch, false, nil
 	}
-	return nil, true, nil
+	return preds, nil, nil
 }
 
 func isWrite(name string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/coordkit/coord"
@@ -44,26 +45,33 @@ func (sem *Semaphore) Acquire(ctx context.Context) (*Lease, error) {
 		sem.c.deleteCleanup(ctx, n.name)
 		return nil, err
 	}
-	l := newLease(sem.c.s, sem.c.path(n.name), n.stat)
+	l, err := sem.c.granted(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	sem.mu.Lock()
 	sem.held[l] = n.name
 	sem.mu.Unlock()
 	return l, nil
 }
 
-func (sem *Semaphore) turn(ctx context.Context, cs []contender, me int) (<-chan coord.Event, bool, error) {
-	if me < sem.n {
-		return nil, true, nil
+func (sem *Semaphore) turn(ctx context.Context, preds []contender) ([]contender, <-chan coord.Event, error) {
+	if len(preds) < sem.n {
+		return preds, nil, nil
 	}
 	kids, _, ch, err := sem.c.s.ChildrenW(ctx, sem.c.dir)
 	if err != nil {
-		return nil, false, err
+		return preds, nil, err
 	}
-	// Look again if the queue changed between the two reads.
-	if cs2 := sortedContenders(kids, leaseMark); indexOf(cs2, cs[me].name) != me {
-		return nil, false, nil
+	present := make(map[string]bool, len(kids))
+	for _, k := range kids {
+		present[k] = true
 	}
-	return ch, false, nil
+	preds = slices.DeleteFunc(preds, func(c contender) bool { return !present[c.name] })
+	if len(preds) < sem.n {
+		return preds, nil, nil
+	}
+	return preds, ch, nil
 }
 
 // Release returns a lease acquired from sem. If the delete cannot be
