@@ -69,12 +69,13 @@ type conn struct {
 	omitRO  bool
 
 	// Requests waiting behind one that runs on the worker.
-	mu     sync.Mutex
-	busy   bool
-	queue  []*request
-	qlen   atomic.Int32
-	qwait  chan struct{} // poked when the queue shrinks
-	worker sync.WaitGroup
+	mu       sync.Mutex
+	busy     bool
+	stopping bool // the reader is gone: run nothing more
+	queue    []*request
+	qlen     atomic.Int32
+	qwait    chan struct{} // poked when the queue shrinks
+	worker   sync.WaitGroup
 
 	// Outbound, guarded by outMu. Nothing that takes outMu may call into
 	// coord: onEvent runs under the state machine's lock.
@@ -152,16 +153,26 @@ func (c *conn) serve() {
 }
 
 func (c *conn) teardown() {
-	c.kill()
-	c.worker.Wait()
-	if c.writerDone != nil {
-		<-c.writerDone
-	}
+	// Requests still queued are abandoned; the one running finishes, and
+	// what is queued for the client is sent before the connection closes
+	// (ZooKeeper answers the ConnectRequest before it reads further, so a
+	// client that follows it with garbage still gets its session).
 	c.mu.Lock()
+	c.stopping = true
 	dropped := len(c.queue)
 	c.queue = nil
+	c.qlen.Store(0)
 	c.mu.Unlock()
 	c.outstanding.Add(-int64(dropped))
+	c.worker.Wait()
+	if c.writerDone != nil {
+		c.outMu.Lock()
+		c.finish, c.dead = true, true
+		c.outMu.Unlock()
+		poke(c.wake)
+		<-c.writerDone
+	}
+	c.kill()
 	if c.sess != nil && !c.sessionClosed {
 		unlock := c.srv.lockSession(c.sid)
 		c.srv.mu.Lock()
@@ -303,6 +314,13 @@ func (s *Server) reattach(ctx context.Context, c *conn, id int64, passwd []byte,
 		old.sess.Detach(ctx)
 	}
 	sess, err := s.c.AttachSession(ctx, id, passwd, opts...)
+	if errors.Is(err, coord.ErrSessionExpired) {
+		// This member may not have applied the session's creation yet:
+		// catch up with the leader before calling it unknown.
+		if serr := s.c.Session().Sync(ctx, "/"); serr == nil {
+			sess, err = s.c.AttachSession(ctx, id, passwd, opts...)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +443,7 @@ func (c *conn) work(r *request) {
 	for {
 		c.execute(r)
 		c.mu.Lock()
-		if len(c.queue) == 0 || c.isClosing() {
+		if len(c.queue) == 0 || c.stopping || c.isClosing() {
 			c.busy = false
 			c.mu.Unlock()
 			return

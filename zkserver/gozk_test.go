@@ -82,6 +82,8 @@ func TestGoZookeeper(t *testing.T) {
 		assert.Equal(t, int32(1), st.Version)
 		assert.Greater(t, st.Mzxid, st0.Mzxid)
 		assert.Equal(t, int32(2), st.DataLength)
+		_, err = a.Sync("/nt")
+		require.NoError(t, err)
 		data, st2, err := a.Get("/nt")
 		require.NoError(t, err)
 		assert.Equal(t, "pp", string(data))
@@ -89,6 +91,8 @@ func TestGoZookeeper(t *testing.T) {
 
 		// delete
 		require.NoError(t, b.Delete("/nt/seq-0000000001", 0))
+		_, err = a.Sync("/")
+		require.NoError(t, err)
 		ok, _, err := a.Exists("/nt/seq-0000000001")
 		require.NoError(t, err)
 		assert.False(t, ok)
@@ -151,6 +155,7 @@ func TestGoZookeeper(t *testing.T) {
 
 		// Raw codes go-zookeeper cannot produce, as ZooKeeper 3.8 gives them.
 		r := dialRaw(t, e.member(2).addr, 4000)
+		require.Equal(t, jute.CodeOK, r.call(jute.OpSync, &jute.SyncRequest{Path: "/"}, nil))
 		codes := []struct {
 			name string
 			op   jute.OpCode

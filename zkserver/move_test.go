@@ -1,0 +1,203 @@
+package zkserver
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/coordkit/coord"
+)
+
+// The member a session lives on is killed: the client must move to another
+// member with its session, ephemeral nodes and watches.
+//
+// Coord.Close closes the sessions its member hosts, which is not what a
+// crash does, so the member to kill runs in a child process (this test
+// binary, re-executed as TestChildMember) that gets SIGKILL: its sockets
+// close at once, its sessions stop being renewed, nothing is cleaned up.
+
+const childEnv = "COORD_ZKSERVER_CHILD"
+
+// TestChildMember is the child process: it runs one member and serves its
+// ZooKeeper port until it is killed. It does nothing in a normal test run.
+func TestChildMember(t *testing.T) {
+	spec := os.Getenv(childEnv)
+	if spec == "" {
+		t.Skip("runs only as the child process of TestSessionMoveAfterKill")
+	}
+	// spec: id;dir;zkaddr;1=raftaddr,2=raftaddr,...
+	parts := strings.Split(spec, ";")
+	require.Len(t, parts, 4)
+	id, err := strconv.ParseUint(parts[0], 10, 64)
+	require.NoError(t, err)
+	members := map[uint64]string{}
+	for _, m := range strings.Split(parts[3], ",") {
+		k, v, _ := strings.Cut(m, "=")
+		n, err := strconv.ParseUint(k, 10, 64)
+		require.NoError(t, err)
+		members[n] = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c, err := coord.Open(ctx, coord.Options{ID: id, Members: members, DataDir: parts[1]})
+	cancel()
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", parts[2])
+	require.NoError(t, err)
+	fmt.Println("CHILD READY")
+	Serve(context.Background(), c, ln, WithTickTime(testTick))
+}
+
+// inOrder is a go-zookeeper HostProvider that tries its servers in order
+// (go-zookeeper shuffles the ones given to Connect), so the test knows where
+// the session starts.
+type inOrder struct {
+	servers []string
+	i       int
+}
+
+func (p *inOrder) Init([]string) error { return nil }
+func (p *inOrder) Len() int              { return len(p.servers) }
+func (p *inOrder) Connected()            {}
+func (p *inOrder) Next() (string, bool) {
+	s := p.servers[p.i%len(p.servers)]
+	p.i++
+	return s, p.i%len(p.servers) == 0
+}
+
+func TestSessionMoveAfterKill(t *testing.T) {
+	if os.Getenv(childEnv) != "" {
+		t.Skip("child process")
+	}
+	addrs := freeAddrs(t, 4)
+	raft := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
+	childZK := addrs[3]
+	dir := t.TempDir()
+
+	// Member 3 in a child process, 1 and 2 here; all start together.
+	var spec []string
+	for id := uint64(1); id <= 3; id++ {
+		spec = append(spec, fmt.Sprintf("%d=%s", id, raft[id]))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildMember$", "-test.v")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=3;%s;%s;%s", childEnv, filepath.Join(dir, "m3"), childZK, strings.Join(spec, ",")))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "CHILD READY" {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	e := startEnsemble(t, dir, raft, []uint64{1, 2})
+	select {
+	case ok := <-ready:
+		require.True(t, ok, "child member failed")
+	case <-time.After(30 * time.Second):
+		t.Fatal("child member did not start")
+	}
+
+	const timeout = 2 * time.Second
+	servers := []string{childZK, e.member(1).addr, e.member(2).addr}
+	conn, events, err := zk.Connect(servers, timeout, zk.WithLogger(quietLogger{}), zk.WithHostProvider(&inOrder{servers: servers}))
+	require.NoError(t, err)
+	defer conn.Close()
+	waitState(t, events, zk.StateHasSession, 10*time.Second)
+	require.Equal(t, childZK, conn.Server())
+	sid := conn.SessionID()
+
+	_, err = conn.Create("/move", nil, 0, openACL)
+	require.NoError(t, err)
+	_, err = conn.Create("/move/eph", []byte("mine"), zk.FlagEphemeral, openACL)
+	require.NoError(t, err)
+	_, _, dataW, err := conn.GetW("/move/eph")
+	require.NoError(t, err)
+	_, _, childW, err := conn.ChildrenW("/move")
+	require.NoError(t, err)
+	okExists, _, existW, err := conn.ExistsW("/move/later")
+	require.NoError(t, err)
+	require.False(t, okExists)
+
+	other, _ := connect(t, []string{e.member(1).addr}, 4*time.Second)
+	_, err = other.Sync("/")
+	require.NoError(t, err)
+	_, _, gone, err := other.ExistsW("/move/eph")
+	require.NoError(t, err)
+
+	// Kill the member that hosts the session.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	killed := time.Now()
+	cmd.Wait()
+	waitState(t, events, zk.StateHasSession, 10*time.Second)
+	moved := time.Since(killed)
+	assert.Equal(t, sid, conn.SessionID(), "the session changed")
+	assert.NotEqual(t, childZK, conn.Server())
+	t.Logf("session 0x%x moved to %s %v after the kill", sid, conn.Server(), moved)
+
+	// Longer than the session timeout later, the session and its ephemeral
+	// node are still there: the new member keeps it alive.
+	time.Sleep(timeout + time.Second)
+	select {
+	case ev := <-gone:
+		t.Fatalf("the ephemeral node went: %+v", ev)
+	default:
+	}
+	data, st, err := other.Get("/move/eph")
+	require.NoError(t, err)
+	assert.Equal(t, "mine", string(data))
+	assert.Equal(t, sid, st.EphemeralOwner)
+	for _, ev := range drain(events) {
+		assert.NotEqual(t, zk.StateExpired, ev.State, "session expired")
+	}
+
+	// Its watches were set again on the new member and fire.
+	_, err = other.Set("/move/eph", []byte("changed"), -1)
+	require.NoError(t, err)
+	assert.Equal(t, zk.EventNodeDataChanged, waitEvent(t, dataW, 5*time.Second).Type)
+	assert.Equal(t, zk.EventNodeDataChanged, waitEvent(t, gone, 5*time.Second).Type)
+	_, _, gone, err = other.ExistsW("/move/eph")
+	require.NoError(t, err)
+	_, err = other.Create("/move/later", nil, 0, openACL)
+	require.NoError(t, err)
+	assert.Equal(t, zk.EventNodeCreated, waitEvent(t, existW, 5*time.Second).Type)
+	assert.Equal(t, zk.EventNodeChildrenChanged, waitEvent(t, childW, 5*time.Second).Type)
+
+	// Closing it on the new member removes the ephemeral at once.
+	conn.Close()
+	ev := waitEvent(t, gone, 5*time.Second)
+	assert.Equal(t, zk.EventNodeDeleted, ev.Type)
+}
+
+func drain(ch <-chan zk.Event) []zk.Event {
+	var out []zk.Event
+	for {
+		select {
+		case ev := <-ch:
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
