@@ -350,3 +350,9 @@ func runChild(role string) int {
 	}
 	select {} // until SIGKILL
 }
+
+// testRoot returns a path of the test's own in the shared ensemble, new
+// for every run (go test -count).
+func testRoot(t testing.TB) string {
+	return fmt.Sprintf("/t/%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+}

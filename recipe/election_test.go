@@ -134,8 +134,9 @@ func waitLeader(t *testing.T, obs <-chan Leader, ok func(Leader) bool) {
 // when leadership is lost, and resigns afterwards.
 func TestElectionLead(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/lead"
+	dir := root + "/lead"
 	s1 := cl.session(t, 1, 4*time.Second)
 	e := NewElection(s1, dir, "a")
 	ran := false

@@ -23,9 +23,10 @@ import (
 // the lock was granted.
 func TestMutexContention(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, time.Minute)
 	const contenders, rounds = 12, 8
-	dir, counter := "/t/contention/lock", "/t/contention/counter"
+	dir, counter := root+"/contention/lock", root+"/contention/counter"
 	admin := cl.member(1).Session()
 	require.NoError(t, ensurePath(ctx, admin, counter, coord.Persistent))
 
@@ -84,8 +85,9 @@ func TestMutexContention(t *testing.T) {
 // same Lease, and only the last Unlock releases.
 func TestMutexReentrant(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/reentrant"
+	dir := root + "/reentrant"
 	s1, s2 := cl.session(t, 1, 4*time.Second), cl.session(t, 2, 4*time.Second)
 	a, b := NewMutex(s1, dir), NewMutex(s2, dir)
 	l1, err := a.Lock(ctx)
@@ -164,9 +166,10 @@ func TestMutexHolderKilled(t *testing.T) {
 // TestMultiLock: all or none.
 func TestMultiLock(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
 	s1, s2 := cl.session(t, 1, 4*time.Second), cl.session(t, 3, 4*time.Second)
-	a, b := "/t/multi/a", "/t/multi/b"
+	a, b := root+"/multi/a", root+"/multi/b"
 	other := NewMutex(s2, b)
 	_, err := other.Lock(ctx)
 	require.NoError(t, err)
@@ -195,11 +198,12 @@ func TestMultiLock(t *testing.T) {
 // has not noticed yet.
 func TestLeaseCheckGuardsWrites(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
 	s := cl.session(t, 1, 4*time.Second)
-	path := "/t/guarded/value"
+	path := root + "/guarded/value"
 	require.NoError(t, ensurePath(ctx, s, path, coord.Persistent))
-	m := NewMutex(s, "/t/guarded/lock")
+	m := NewMutex(s, root+"/guarded/lock")
 	l, err := m.Lock(ctx)
 	require.NoError(t, err)
 	_, err = s.Multi(ctx, l.Check(), coord.SetOp(path, []byte("holder"), -1))

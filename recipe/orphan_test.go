@@ -25,8 +25,9 @@ func lostReply(cause error) error { return fmt.Errorf("%w: %w", coord.ErrNoQuoru
 // instead of creating a second one.
 func TestLostReplyAdopted(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/lost/adopted"
+	dir := root + "/lost/adopted"
 	s := cl.session(t, 2, 4*time.Second)
 	m := NewMutex(s, dir)
 	var created, found atomic.Int32
@@ -58,7 +59,8 @@ func TestLostReplyAdopted(t *testing.T) {
 // node, so another contender is not blocked.
 func TestLostReplyCancelled(t *testing.T) {
 	cl := testCluster(t)
-	dir := "/t/lost/cancelled"
+	root := testRoot(t)
+	dir := root + "/lost/cancelled"
 	s := cl.session(t, 3, 4*time.Second)
 	m := NewMutex(s, dir)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,8 +87,9 @@ func TestLostReplyCancelled(t *testing.T) {
 // fence proves it never will, the lock creates again (once).
 func TestLostRequestRetried(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/lost/request"
+	dir := root + "/lost/request"
 	s := cl.session(t, 1, 4*time.Second)
 	m := NewMutex(s, dir)
 	var lostOne, created atomic.Int32
@@ -110,9 +113,10 @@ func TestLostRequestRetried(t *testing.T) {
 // TestQueuePutLostReply: a Put whose reply is lost is not duplicated.
 func TestQueuePutLostReply(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
 	s := cl.session(t, 2, 4*time.Second)
-	q := NewQueue(s, "/t/lost/queue")
+	q := NewQueue(s, root+"/lost/queue")
 	q.items.create = func(ctx context.Context, s *coord.Session, path string, data []byte, mode coord.CreateMode) (string, *coord.Stat, error) {
 		if _, _, err := createNode(ctx, s, path, data, mode); err != nil {
 			return "", nil, err
@@ -136,8 +140,9 @@ func TestQueuePutLostReply(t *testing.T) {
 // the lock. At the end no lock node is left and the lock still works.
 func TestRandomDeadlinesLeaveNoOrphans(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, time.Minute)
-	dir := "/t/lost/random"
+	dir := root + "/lost/random"
 	attempts := 300
 	if testing.Short() {
 		attempts = 100
@@ -221,6 +226,7 @@ func TestRandomDeadlinesLeaveNoOrphans(t *testing.T) {
 // when its context ends and deletes what it created.
 func TestCancelledWaitsLeaveNoNodes(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, time.Minute)
 	holderS := cl.session(t, 1, 4*time.Second)
 	waiterS := cl.session(t, 2, 4*time.Second)
@@ -240,7 +246,7 @@ func TestCancelledWaitsLeaveNoNodes(t *testing.T) {
 	}
 
 	t.Run("Mutex", func(t *testing.T) {
-		dir := "/t/cancel/mutex"
+		dir := root + "/cancel/mutex"
 		h := NewMutex(holderS, dir)
 		_, err := h.Lock(ctx)
 		require.NoError(t, err)
@@ -255,7 +261,7 @@ func TestCancelledWaitsLeaveNoNodes(t *testing.T) {
 		require.Empty(t, children(t, waiterS, dir))
 	})
 	t.Run("RWMutex", func(t *testing.T) {
-		dir := "/t/cancel/rw"
+		dir := root + "/cancel/rw"
 		h := NewRWMutex(holderS, dir)
 		_, err := h.Lock(ctx)
 		require.NoError(t, err)
@@ -275,7 +281,7 @@ func TestCancelledWaitsLeaveNoNodes(t *testing.T) {
 		require.Empty(t, children(t, waiterS, dir))
 	})
 	t.Run("Semaphore", func(t *testing.T) {
-		dir := "/t/cancel/sem"
+		dir := root + "/cancel/sem"
 		h := NewSemaphore(holderS, dir, 2)
 		l1, err := h.Acquire(ctx)
 		require.NoError(t, err)
@@ -291,7 +297,7 @@ func TestCancelledWaitsLeaveNoNodes(t *testing.T) {
 		require.Empty(t, children(t, waiterS, dir))
 	})
 	t.Run("Election", func(t *testing.T) {
-		dir := "/t/cancel/election"
+		dir := root + "/cancel/election"
 		h := NewElection(holderS, dir, "h")
 		_, err := h.Campaign(ctx)
 		require.NoError(t, err)
@@ -304,25 +310,25 @@ func TestCancelledWaitsLeaveNoNodes(t *testing.T) {
 		require.Empty(t, children(t, waiterS, dir))
 	})
 	t.Run("DoubleBarrier", func(t *testing.T) {
-		dir := "/t/cancel/dbarrier"
+		dir := root + "/cancel/dbarrier"
 		cancelled(t, "DoubleBarrier.Enter", func(ctx context.Context) error {
 			return NewDoubleBarrier(waiterS, dir, 3).Enter(ctx)
 		})
 		require.Empty(t, children(t, waiterS, dir))
 	})
 	t.Run("Barrier", func(t *testing.T) {
-		b := NewBarrier(holderS, "/t/cancel/barrier")
+		b := NewBarrier(holderS, root+"/cancel/barrier")
 		require.NoError(t, b.Set(ctx))
 		require.NoError(t, waiterS.Sync(ctx, "/"))
-		cancelled(t, "Barrier.Wait", NewBarrier(waiterS, "/t/cancel/barrier").Wait)
+		cancelled(t, "Barrier.Wait", NewBarrier(waiterS, root+"/cancel/barrier").Wait)
 		require.NoError(t, b.Remove(ctx))
 	})
 	t.Run("Queue", func(t *testing.T) {
-		q := NewQueue(waiterS, "/t/cancel/queue")
+		q := NewQueue(waiterS, root+"/cancel/queue")
 		cancelled(t, "Queue.Take", func(ctx context.Context) error {
 			_, err := q.Take(ctx)
 			return err
 		})
-		require.Empty(t, children(t, waiterS, "/t/cancel/queue/claims"))
+		require.Empty(t, children(t, waiterS, root+"/cancel/queue/claims"))
 	})
 }

@@ -89,8 +89,9 @@ func TestQueueExactlyOnce(t *testing.T) {
 // acknowledge it; another consumer gets it once the session expired.
 func TestQueueAckAfterClaimLost(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/queue-lost"
+	dir := root + "/queue-lost"
 	sa, sb := cl.session(t, 1, 2*time.Second), cl.session(t, 2, 2*time.Second)
 	qa, qb := NewQueue(sa, dir), NewQueue(sb, dir)
 	require.NoError(t, qa.Put(ctx, []byte("x")))
@@ -114,9 +115,10 @@ func TestQueueAckAfterClaimLost(t *testing.T) {
 // Release gives an item back at its place.
 func TestQueueFIFO(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
 	s := cl.session(t, 3, 4*time.Second)
-	q := NewQueue(s, "/t/fifo")
+	q := NewQueue(s, root+"/fifo")
 	for i := range 5 {
 		require.NoError(t, q.Put(ctx, []byte{byte('a' + i)}))
 	}

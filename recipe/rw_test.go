@@ -64,8 +64,9 @@ func waitQueued(t *testing.T, s *coord.Session, dir string, n int) {
 // behind a writer in without letting the next writer in.
 func TestRWMutex(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/rw"
+	dir := root + "/rw"
 	s := []*coord.Session{cl.session(t, 1, 4*time.Second), cl.session(t, 2, 4*time.Second), cl.session(t, 3, 4*time.Second)}
 	r1, r2 := NewRWMutex(s[0], dir), NewRWMutex(s[1], dir)
 	l1, err := r1.RLock(ctx)
@@ -111,8 +112,9 @@ func TestRWMutex(t *testing.T) {
 // order.
 func TestSemaphore(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/sem"
+	dir := root + "/sem"
 	const n = 2
 	var holding, most atomic.Int32
 	var wg sync.WaitGroup
@@ -207,15 +209,16 @@ func TestLeaseLostOnSuspend(t *testing.T) {
 // three participants on three members enter and leave together.
 func TestBarriers(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
 	s := []*coord.Session{cl.session(t, 1, 4*time.Second), cl.session(t, 2, 4*time.Second), cl.session(t, 3, 4*time.Second)}
 
-	b := NewBarrier(s[0], "/t/barrier/gate")
+	b := NewBarrier(s[0], root+"/barrier/gate")
 	require.NoError(t, b.Set(ctx))
 	released := make(chan error, 2)
 	for _, ss := range s[1:] {
 		require.NoError(t, ss.Sync(ctx, "/"))
-		go func() { released <- NewBarrier(ss, "/t/barrier/gate").Wait(ctx) }()
+		go func() { released <- NewBarrier(ss, root+"/barrier/gate").Wait(ctx) }()
 	}
 	select {
 	case <-released:
@@ -226,7 +229,7 @@ func TestBarriers(t *testing.T) {
 	require.NoError(t, <-released)
 	require.NoError(t, <-released)
 
-	dir := "/t/barrier/double"
+	dir := root + "/barrier/double"
 	var entered, left atomic.Int32
 	phase := make(chan string, 6)
 	var wg sync.WaitGroup

@@ -19,8 +19,9 @@ import (
 // CompareAndSet refuses a stale version; Watch sees the final value.
 func TestCounter(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	path := "/t/counter/n"
+	path := root + "/counter/n"
 	w := NewCounter(cl.session(t, 3, 4*time.Second), path)
 	watch := w.Watch(ctx)
 	require.Equal(t, Count{Version: -1}, <-watch)
@@ -66,8 +67,9 @@ func TestCounter(t *testing.T) {
 // and CompareAndSet with version -1 creates only once.
 func TestValueWatch(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	path := "/t/value/config"
+	path := root + "/value/config"
 	reader := NewValue(cl.session(t, 2, 4*time.Second), path)
 	wctx, stop := context.WithCancel(ctx)
 	ch := reader.Watch(wctx)
@@ -220,8 +222,9 @@ func sameStamps(a, b map[string]*Node) bool {
 // new session.
 func TestGroup(t *testing.T) {
 	cl := testCluster(t)
+	root := testRoot(t)
 	ctx := ctxT(t, 30*time.Second)
-	dir := "/t/group/api"
+	dir := root + "/group/api"
 	g := NewGroup(cl.member(2), dir)
 	watch, err := g.Watch(ctx)
 	require.NoError(t, err)
