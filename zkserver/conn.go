@@ -86,6 +86,8 @@ type conn struct {
 	finish         bool // close once out is written
 	dead           bool // queue nothing more
 	closingSession bool
+	writing        bool   // a goroutine is writing to the socket
+	spare          []byte // the other output buffer
 	stats          counters
 	last           lastRequest
 	wake           chan struct{}
@@ -510,7 +512,7 @@ func (c *conn) reply(r *request, res *result) {
 	}
 	c.outLen.Store(int64(len(c.out)))
 	c.outMu.Unlock()
-	poke(c.wake)
+	c.send()
 }
 
 // onEvent is the session's watch function: it runs on the member's apply
@@ -538,11 +540,11 @@ func (c *conn) onEvent(ev coord.Event) {
 	poke(c.wake)
 }
 
-// writeLoop sends what is queued in out, in batches, until the connection
-// closes or a batch marked finish has gone out.
+// writeLoop sends what others queue in out (notifications from the apply
+// path, and whatever arrives while another goroutine is writing) until the
+// connection closes or a batch marked finish has gone out.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	var spare []byte
 	sessDone := c.sess.Done()
 	for {
 		select {
@@ -560,27 +562,45 @@ func (c *conn) writeLoop() {
 			}
 			c.outMu.Unlock()
 		}
+		c.send()
+	}
+}
+
+// send writes what is queued in out from the calling goroutine, unless
+// another goroutine is writing (it then sees the new data when it is done).
+// The reader and the worker call it after queuing a reply, which spares a
+// hand-over to the writer goroutine for each reply.
+func (c *conn) send() {
+	for {
 		c.outMu.Lock()
+		if c.writing || (len(c.out) == 0 && !c.finish) {
+			c.outMu.Unlock()
+			return
+		}
+		c.writing = true
 		buf := c.out
-		c.out = spare[:0]
+		c.out, c.spare = c.spare[:0], nil
 		finish := c.finish
 		c.outLen.Store(0)
 		c.outMu.Unlock()
+		var err error
 		if len(buf) > 0 {
 			c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-			if _, err := c.nc.Write(buf); err != nil {
-				c.kill()
-				return
-			}
+			_, err = c.nc.Write(buf)
 		}
+		c.outMu.Lock()
+		c.writing = false
 		if cap(buf) <= 256<<10 {
-			spare = buf
-		} else {
-			spare = nil
+			c.spare = buf[:0]
 		}
+		more := len(c.out) > 0
+		c.outMu.Unlock()
 		poke(c.drained)
-		if finish {
+		if err != nil || finish {
 			c.kill()
+			return
+		}
+		if !more {
 			return
 		}
 	}
