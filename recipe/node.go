@@ -158,7 +158,9 @@ func (c *client) createProtected(ctx context.Context, name string, data []byte, 
 			if ctx.Err() == nil {
 				return n, nil
 			}
-			c.deleteCleanup(ctx, n.name)
+			if derr := c.deleteCleanup(ctx, n.name); derr != nil {
+				return node{}, errors.Join(err, fmt.Errorf("%w: created, and not deleted: %w", ErrUnknownOutcome, derr))
+			}
 			return node{}, err
 		}
 		if ctx.Err() != nil {
@@ -223,12 +225,14 @@ func (c *client) fence(ctx context.Context, prefix string) error {
 
 // deleteCleanup deletes dir/name after ctx ended, bounded by the cleanup
 // deadline; if that fails too the node is left to reapOrphans.
-func (c *client) deleteCleanup(ctx context.Context, name string) {
+func (c *client) deleteCleanup(ctx context.Context, name string) error {
 	cctx, cancel := c.cleanupContext(ctx)
 	defer cancel()
-	if err := c.deleteNode(cctx, name); err != nil {
+	err := c.deleteNode(cctx, name)
+	if err != nil && !errors.Is(err, coord.ErrSessionExpired) {
 		c.addOrphan(name)
 	}
+	return err
 }
 
 // deleteNode deletes dir/name; a node already gone is fine.
