@@ -265,6 +265,10 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	for i := range entries {
 		entries[i].Result = u.applyLogged(entries[i].Index, entries[i].Cmd)
 	}
+	if u.err != nil {
+		u.batch.Abort()
+		return nil, fmt.Errorf("coord: applying entries %d..%d: %w", entries[0].Index, entries[len(entries)-1].Index, u.err)
+	}
 	for m, r := range u.reqs {
 		u.batch.Set(reqKey(m), wire.AppendRequests(nil, r))
 	}
@@ -326,6 +330,7 @@ type update struct {
 	changes  []change
 	ended    []endedSession
 	clock    int64
+	err      error // a storage failure; see storageFailure
 }
 
 // node implements treeReader over the committed store plus staged writes.
@@ -443,6 +448,17 @@ func (u *update) ephemerals(id int64) ([]string, error) {
 
 func codeResult(err error) *wire.Result { return &wire.Result{Code: ErrorCode(err)} }
 
+// storageFailure records an error reading or writing the store. Applying
+// cannot go on deterministically after one, so Update stops the member
+// with it rather than hand the proposer a result other members may not
+// have reached.
+func (u *update) storageFailure(err error) *wire.Result {
+	if u.err == nil {
+		u.err = err
+	}
+	return codeResult(ErrSystemError)
+}
+
 // errStaleRetry answers a retry of a command whose result its proposer has
 // already acknowledged; nobody waits for it.
 var errStaleRetry = ErrRuntimeInconsistency
@@ -519,7 +535,7 @@ func (u *update) apply(index uint64, cmd *wire.Command) *wire.Result {
 	case wire.KindCloseSessions:
 		for _, ref := range cmd.Sessions {
 			if err := u.closeSession(zxid, ref.ID, false); err != nil {
-				return codeResult(err)
+				return u.storageFailure(err)
 			}
 		}
 		return &wire.Result{}
@@ -530,7 +546,7 @@ func (u *update) apply(index uint64, cmd *wire.Command) *wire.Result {
 				continue // gone already, or renewed since the leader looked
 			}
 			if err := u.closeSession(zxid, ref.ID, true); err != nil {
-				return codeResult(err)
+				return u.storageFailure(err)
 			}
 		}
 		return &wire.Result{}
@@ -570,11 +586,11 @@ func (u *update) apply(index uint64, cmd *wire.Command) *wire.Result {
 		t := newTxn(u, zxid, u.clock, maxStoredData)
 		for _, p := range cmd.Paths {
 			if _, err := t.reap(p); err != nil {
-				return codeResult(err)
+				return u.storageFailure(err)
 			}
 		}
 		if err := u.merge(t); err != nil {
-			return codeResult(err)
+			return u.storageFailure(err)
 		}
 		return &wire.Result{}
 	}
@@ -616,7 +632,7 @@ func (u *update) applyOps(zxid int64, cmd *wire.Command) *wire.Result {
 		if err != nil {
 			var oe *opError
 			if !errors.As(err, &oe) {
-				return codeResult(err) // storage failure
+				return u.storageFailure(err)
 			}
 			res.Code = ErrorCode(err)
 			res.Ops = multiFailure(len(cmd.Ops), i, err)
@@ -625,7 +641,7 @@ func (u *update) applyOps(zxid int64, cmd *wire.Command) *wire.Result {
 		res.Ops[i] = wire.OpResult{Path: path, Stat: stat.wire()}
 	}
 	if err := u.merge(t); err != nil {
-		return codeResult(err)
+		return u.storageFailure(err)
 	}
 	return res
 }
