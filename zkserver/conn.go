@@ -439,27 +439,57 @@ func (c *conn) dispatch(r *request) {
 	c.execute(r)
 }
 
-// work runs r and then every request queued behind it, in order.
+// work runs r and then every request queued behind it, in order. A run of
+// writes that queued up behind a write goes to Raft as one batch (see
+// runBatch).
 func (c *conn) work(r *request) {
 	defer c.worker.Done()
+	batch := []*request{r}
 	for {
-		c.execute(r)
+		if len(batch) == 1 {
+			c.execute(batch[0])
+		} else {
+			c.runBatch(batch)
+		}
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.stopping || c.isClosing() {
 			c.busy = false
 			c.mu.Unlock()
 			return
 		}
-		r = c.queue[0]
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
-		if len(c.queue) == 0 {
-			c.queue = nil
-		}
-		c.qlen.Store(int32(len(c.queue)))
+		batch = c.takeLocked(batch[:0])
 		c.mu.Unlock()
 		poke(c.qwait)
 	}
+}
+
+// Batches of pipelined writes.
+const (
+	maxBatch      = 128
+	maxBatchBytes = 512 << 10
+)
+
+// takeLocked takes the next request off the queue, or the longest run of
+// batchable writes at its head.
+func (c *conn) takeLocked(batch []*request) []*request {
+	n, size := 0, 0
+	for n < len(c.queue) && n < maxBatch {
+		sz, ok := batchable(c.queue[n])
+		if !ok || (n > 0 && size+sz > maxBatchBytes) {
+			break
+		}
+		size += sz
+		n++
+	}
+	n = max(n, 1)
+	batch = append(batch, c.queue[:n]...)
+	clear(c.queue[:n])
+	c.queue = c.queue[n:]
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+	c.qlen.Store(int32(len(c.queue)))
+	return batch
 }
 
 // execute runs r and queues its reply.

@@ -232,6 +232,8 @@ func (s *Server) writeMntr(b *strings.Builder) {
 		}
 	}
 	kv("coord_member_id", st.ID)
+	kv("coord_write_batches", s.batches.Load())
+	kv("coord_batched_writes", s.batched.Load())
 	kv("coord_hosted_sessions", st.HostedSessions)
 	kv("coord_disk_bytes", st.DiskBytes)
 }

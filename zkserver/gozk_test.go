@@ -252,6 +252,7 @@ func TestGoZookeeper(t *testing.T) {
 	t.Run("ACL", func(t *testing.T) { testACL(t, e) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, e) })
 	t.Run("Misc", func(t *testing.T) { testMisc(t, e) })
+	t.Run("PipelinedWrites", func(t *testing.T) { testPipelinedWrites(t, e) })
 	t.Run("FourLetterWords", func(t *testing.T) { testFourLetterWords(t, e) })
 }
 
@@ -651,6 +652,70 @@ func testMisc(t *testing.T, e *ensemble) {
 			require.Equal(t, fmt.Sprint(i/2), string(gd.Data))
 		}
 	}
+}
+
+// testPipelinedWrites: writes a client sends without waiting are batched
+// into one Raft entry, yet each gets the reply sequential execution gives.
+func testPipelinedWrites(t *testing.T, e *ensemble) {
+	r := dialRaw(t, e.member(2).addr, 4000)
+	acl := []jute.ACL{{Perms: 31, Scheme: "world", ID: "anyone"}}
+	require.Equal(t, jute.CodeOK, r.call(jute.OpCreate, &jute.CreateRequest{Path: "/pw", ACL: acl}, nil))
+	before := e.member(2).srv.Stats()
+	type sent struct {
+		xid  int32
+		op   jute.OpCode
+		want jute.ErrCode
+	}
+	var reqs []sent
+	created := 0
+	add := func(op jute.OpCode, body jute.Record, want jute.ErrCode) {
+		reqs = append(reqs, sent{r.send(op, body), op, want})
+	}
+	for i := 0; i < 300; i++ {
+		switch {
+		case i == 100:
+			add(jute.OpCreate, &jute.CreateRequest{Path: "/pw", ACL: acl}, jute.CodeNodeExists)
+		case i == 150:
+			add(jute.OpSetData, &jute.SetDataRequest{Path: "/pw", Data: []byte("v"), Version: 77}, jute.CodeBadVersion)
+		case i == 200:
+			add(jute.OpCreate2, &jute.CreateRequest{Path: "/pw/bad", ACL: acl, Flags: 9}, jute.CodeBadArguments)
+		case i%10 == 5:
+			add(jute.OpSetData, &jute.SetDataRequest{Path: "/pw", Data: []byte(fmt.Sprint(i)), Version: -1}, jute.CodeOK)
+		case i%10 == 7:
+			add(jute.OpDelete, &jute.DeleteRequest{Path: fmt.Sprintf("/pw/n-%010d", created-1), Version: -1}, jute.CodeOK)
+		default:
+			add(jute.OpCreate2, &jute.CreateRequest{Path: "/pw/n-", ACL: acl, Flags: jute.ModePersistentSequential}, jute.CodeOK)
+			created++
+		}
+	}
+	add(jute.OpGetData, &jute.GetDataRequest{Path: "/pw"}, jute.CodeOK)
+	seq := int64(0)
+	version := int32(0)
+	for i, s := range reqs {
+		h, rest, err := r.read(s.xid)
+		require.NoError(t, err, "request %d", i)
+		require.Equal(t, s.want, h.Err, "request %d (%v)", i, s.op)
+		switch {
+		case s.op == jute.OpCreate2 && h.Err == jute.CodeOK:
+			var cr jute.Create2Response
+			require.NoError(t, jute.Unmarshal(rest, &cr))
+			// The suffix counts the creates under /pw, as ZooKeeper's does.
+			require.Equal(t, fmt.Sprintf("/pw/n-%010d", seq), cr.Path, "request %d", i)
+			seq++
+		case s.op == jute.OpSetData && h.Err == jute.CodeOK:
+			var sd jute.SetDataResponse
+			require.NoError(t, jute.Unmarshal(rest, &sd))
+			version++
+			require.Equal(t, version, sd.Stat.Version, "request %d", i)
+		case s.op == jute.OpGetData:
+			var gd jute.GetDataResponse
+			require.NoError(t, jute.Unmarshal(rest, &gd))
+			require.Equal(t, "295", string(gd.Data))
+		}
+	}
+	after := e.member(2).srv.Stats()
+	assert.Greater(t, after.Batched-before.Batched, 2*(after.Batches-before.Batches), "writes were not batched")
+	t.Logf("%d writes in %d batches", after.Batched-before.Batched, after.Batches-before.Batches)
 }
 
 func testFourLetterWords(t *testing.T, e *ensemble) {

@@ -562,3 +562,118 @@ func toACL(acl []coord.ACL) []jute.ACL {
 	}
 	return out
 }
+
+// batchable reports whether r is a write that can share a Raft entry with
+// the writes next to it, and its size.
+func batchable(r *request) (int, bool) {
+	if r.code != jute.CodeOK {
+		return 0, false
+	}
+	switch b := r.body.(type) {
+	case *jute.CreateRequest:
+		return len(b.Path) + len(b.Data) + 64*len(b.ACL), true
+	case *jute.CreateTTLRequest:
+		return len(b.Path) + len(b.Data) + 64*len(b.ACL), true
+	case *jute.DeleteRequest:
+		return len(b.Path), r.op == jute.OpDelete
+	case *jute.SetDataRequest:
+		return len(b.Path) + len(b.Data), r.op == jute.OpSetData
+	}
+	return 0, false
+}
+
+// runBatch runs writes that a client pipelined (they queued up behind a
+// write in flight) as one coord Multi: one Raft entry instead of one each,
+// which is what lets a connection with many writes outstanding go faster
+// than one round of consensus per write. The writes still apply in request
+// order and nothing else comes between their replies. Applying them
+// together is one of the orders sequential execution allows; the
+// difference a client can see is that they share one zxid, as the ops of a
+// ZooKeeper multi do. If one of them fails, the Multi applies nothing: the
+// writes before it go again as one batch, the failing one alone (so it gets
+// its own outcome) and those after it as another batch.
+func (c *conn) runBatch(batch []*request) {
+	ops := make([]coord.Op, 0, len(batch))
+	for i, r := range batch {
+		var op coord.Op
+		switch b := r.body.(type) {
+		case *jute.CreateRequest:
+			spec, code := createOp(r.op, b.Path, b.Data, b.ACL, b.Flags, -1)
+			if code != jute.CodeOK {
+				c.runBatch1(batch[:i], ops)
+				c.runEach(batch[i:])
+				return
+			}
+			op = spec.op
+		case *jute.CreateTTLRequest:
+			spec, code := createOp(r.op, b.Path, b.Data, b.ACL, b.Flags, b.TTL)
+			if code != jute.CodeOK {
+				c.runBatch1(batch[:i], ops)
+				c.runEach(batch[i:])
+				return
+			}
+			op = spec.op
+		case *jute.DeleteRequest:
+			op = coord.DeleteOp(b.Path, b.Version)
+		case *jute.SetDataRequest:
+			op = coord.SetOp(b.Path, b.Data, b.Version)
+		}
+		ops = append(ops, op)
+	}
+	c.runBatch1(batch, ops)
+}
+
+func (c *conn) runEach(batch []*request) {
+	for _, r := range batch {
+		c.execute(r)
+	}
+}
+
+// runBatch1 runs batch (with its ops) as one Multi.
+func (c *conn) runBatch1(batch []*request, ops []coord.Op) {
+	if len(batch) <= 1 {
+		c.runEach(batch)
+		return
+	}
+	res, err := c.sess.Multi(c.ctx, ops...)
+	c.srv.batches.Add(1)
+	c.srv.batched.Add(int64(len(ops)))
+	if err != nil {
+		if len(res) == len(ops) {
+			// An op failed and nothing applied: run the ops before it
+			// together again, it alone, and the rest together.
+			f := 0
+			for f < len(res) && (res[f].Err == nil || errors.Is(res[f].Err, coord.ErrRuntimeInconsistency)) {
+				f++
+			}
+			if f == len(res) {
+				c.runEach(batch)
+				return
+			}
+			c.runBatch1(batch[:f], ops[:f])
+			c.execute(batch[f])
+			c.runBatch1(batch[f+1:], ops[f+1:])
+			return
+		}
+		fr := c.failure(err)
+		for _, r := range batch {
+			c.reply(r, &fr)
+			if fr.after == dropNow {
+				return
+			}
+		}
+		return
+	}
+	for i, r := range batch {
+		var body jute.Record
+		switch r.op {
+		case jute.OpCreate:
+			body = &jute.CreateResponse{Path: res[i].Path}
+		case jute.OpCreate2, jute.OpCreateContainer, jute.OpCreateTTL:
+			body = &jute.Create2Response{Path: res[i].Path, Stat: toStat(res[i].Stat)}
+		case jute.OpSetData:
+			body = &jute.SetDataResponse{Stat: toStat(res[i].Stat)}
+		}
+		c.reply(r, &result{body: body})
+	}
+}

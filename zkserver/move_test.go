@@ -69,8 +69,8 @@ type inOrder struct {
 }
 
 func (p *inOrder) Init([]string) error { return nil }
-func (p *inOrder) Len() int              { return len(p.servers) }
-func (p *inOrder) Connected()            {}
+func (p *inOrder) Len() int            { return len(p.servers) }
+func (p *inOrder) Connected()          {}
 func (p *inOrder) Next() (string, bool) {
 	s := p.servers[p.i%len(p.servers)]
 	p.i++

@@ -133,6 +133,8 @@ type Server struct {
 
 	authFailed atomic.Int64
 	rejected   atomic.Int64
+	batches    atomic.Int64 // Multis made of pipelined writes
+	batched    atomic.Int64 // writes in them
 }
 
 // New returns a server for member c.

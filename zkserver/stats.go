@@ -92,6 +92,8 @@ type Stats struct {
 	MaxLatency   time.Duration
 	AuthFailures int64 // failed auth requests
 	Rejected     int64 // connections refused for exceeding the per-address limit
+	Batches      int64 // Raft entries that carried several pipelined writes
+	Batched      int64 // writes that went in them
 }
 
 // Stats returns the server's figures since it started (or since srst).
@@ -102,6 +104,7 @@ func (s *Server) Stats() Stats {
 		Received: t.c.recv, Sent: t.c.sent, BytesIn: t.c.bytesIn,
 		MaxLatency:   t.c.latMax,
 		AuthFailures: s.authFailed.Load(), Rejected: s.rejected.Load(),
+		Batches: s.batches.Load(), Batched: s.batched.Load(),
 	}
 	if t.c.latCount > 0 {
 		st.MinLatency = t.c.latMin
