@@ -17,7 +17,7 @@ import (
 // Benchmarks (figures and the commands that produce them are in the
 // package's closing note; they never decide pass or fail):
 //
-//	go test -run '^$' -bench 'Mutex' -benchtime 3000x ./recipe/
+//	go test -run '^$' -bench 'Mutex|Bare' -benchtime 3000x ./recipe/
 //	go test -run '^$' -bench 'Failover' -benchtime 3x ./recipe/
 
 // BenchmarkMutex12Contenders is BENCH.md's lock workload in process: 12
@@ -26,14 +26,21 @@ import (
 // refused Set would be a lost update). It reports acquisitions per second
 // and the acquire latency (Lock call to grant) at p50 and p99.
 func BenchmarkMutex12Contenders(b *testing.B) {
-	benchMutex(b, 12, nil)
+	benchMutex(b, 12, nil, false)
+}
+
+// BenchmarkMutex12ContendersUnlockWith is the same workload with the
+// holder's versioned Set and the release in one write (Mutex.UnlockWith):
+// one round trip on the critical path instead of two.
+func BenchmarkMutex12ContendersUnlockWith(b *testing.B) {
+	benchMutex(b, 12, nil, true)
 }
 
 // BenchmarkBareLock12Contenders is the same workload with zkbench's plain
 // ZooKeeper lock recipe written directly on coord's API (no guid, no Lease,
 // no cleanup), to show what the recipe costs on top.
 func BenchmarkBareLock12Contenders(b *testing.B) {
-	benchMutex(b, 12, bareLock)
+	benchMutex(b, 12, bareLock, false)
 }
 
 // bareLock acquires the lock in dir like zkbench's acquire and returns the
@@ -73,10 +80,10 @@ func bareLock(ctx context.Context, s *coord.Session, dir string) (func() error, 
 
 // BenchmarkMutex1Contender measures an uncontended acquire and release.
 func BenchmarkMutex1Contender(b *testing.B) {
-	benchMutex(b, 1, nil)
+	benchMutex(b, 1, nil, false)
 }
 
-func benchMutex(b *testing.B, contenders int, bare func(context.Context, *coord.Session, string) (func() error, error)) {
+func benchMutex(b *testing.B, contenders int, bare func(context.Context, *coord.Session, string) (func() error, error), fused bool) {
 	cl := testCluster(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -116,18 +123,27 @@ func benchMutex(b *testing.B, contenders int, bare func(context.Context, *coord.
 				}
 				lat[i] = append(lat[i], time.Since(t0))
 				data, st, err := s.Get(ctx, counter)
-				if err == nil {
-					n, _ := strconv.Atoi(string(data))
-					_, err = s.Set(ctx, counter, []byte(strconv.Itoa(n+1)), st.Version)
-					if errors.Is(err, coord.ErrBadVersion) {
-						lost.Add(1)
-					}
+				if err != nil {
+					errs.Add(1)
+					return
+				}
+				n, _ := strconv.Atoi(string(data))
+				next := []byte(strconv.Itoa(n + 1))
+				if fused {
+					_, err = m.UnlockWith(ctx, coord.SetOp(counter, next, st.Version))
+				} else {
+					_, err = s.Set(ctx, counter, next, st.Version)
+				}
+				if errors.Is(err, coord.ErrBadVersion) {
+					lost.Add(1)
 				}
 				if err != nil {
 					errs.Add(1)
 				}
-				if err := unlock(); err != nil {
-					errs.Add(1)
+				if !fused {
+					if err := unlock(); err != nil {
+						errs.Add(1)
+					}
 				}
 			}
 		}()

@@ -3,6 +3,7 @@ package recipe
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coordkit/coord"
 )
@@ -26,6 +27,10 @@ type Lease struct {
 	token int64
 	done  chan struct{}
 	stop  context.CancelFunc
+
+	// releasing is set while a write that deletes the node on purpose
+	// (Mutex.UnlockWith) is in flight, so its deletion reads as a release.
+	releasing atomic.Bool
 
 	mu  sync.Mutex
 	err error
@@ -116,7 +121,11 @@ func (l *Lease) watch(ctx context.Context, s *coord.Session, states <-chan coord
 				return
 			}
 			if e.Type == coord.NodeDeleted {
-				l.end(ErrNodeGone)
+				if l.releasing.Load() {
+					l.end(ErrReleased)
+				} else {
+					l.end(ErrNodeGone)
+				}
 				return
 			}
 			// The data changed (RWMutex.Downgrade): watch again.

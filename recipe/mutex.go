@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/coordkit/coord"
@@ -155,6 +156,66 @@ func (c *client) unlock(ctx context.Context, h *holder) error {
 		return fmt.Errorf("recipe: unlock %s: %w", c.dir, err)
 	}
 	return nil
+}
+
+// UnlockWith applies ops and releases the lock in one atomic write: a coord
+// Multi of ops followed by the deletion of the lock node. The critical
+// section's result is published and the next contender let in with one
+// round trip instead of two, and the ops apply only if the lock is still
+// held when they do (the deletion fails otherwise). If an op fails, nothing
+// applies, the lock is still held and the error is that op's. Under a
+// reentrant hold the ops apply guarded by Lease.Check and one hold is
+// released. The results are those of ops; they are nil if the reply was
+// lost but the write is known to have applied.
+func (m *Mutex) UnlockWith(ctx context.Context, ops ...coord.Op) ([]coord.OpResult, error) {
+	if err := m.h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer m.h.release()
+	h, c := &m.h, &m.c
+	h.mu.Lock()
+	l, name, count := h.lease, h.name, h.count
+	h.mu.Unlock()
+	if l == nil {
+		return nil, ErrNotHeld
+	}
+	if count > 1 {
+		res, err := c.s.Multi(ctx, append([]coord.Op{l.Check()}, ops...)...)
+		if len(res) > 0 {
+			res = res[1:]
+		}
+		if err == nil {
+			h.mu.Lock()
+			h.count--
+			h.mu.Unlock()
+		}
+		return res, err
+	}
+	l.releasing.Store(true)
+	res, err := c.s.Multi(ctx, append(slices.Clip(ops), coord.DeleteOp(c.path(name), -1))...)
+	if err != nil && uncertain(err) {
+		// After a fence, the write applied iff the lock node is gone.
+		cctx, cancel := c.cleanupContext(ctx)
+		defer cancel()
+		if ferr := c.fence(cctx, name); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("%w: %w", ErrUnknownOutcome, ferr))
+		} else if ok, _, xerr := c.s.Exists(cctx, c.path(name)); xerr == nil && !ok {
+			res, err = nil, nil
+		}
+	}
+	if err != nil {
+		l.releasing.Store(false)
+		if len(res) > len(ops) {
+			res = res[:len(ops)]
+		}
+		return res, fmt.Errorf("recipe: unlock %s: %w", c.dir, err)
+	}
+	h.set(nil, "", 0)
+	l.end(ErrReleased)
+	if len(res) > len(ops) {
+		res = res[:len(ops)]
+	}
+	return res, nil
 }
 
 // Lease returns the current hold, or nil if m does not hold the lock.

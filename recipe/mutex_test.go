@@ -221,3 +221,49 @@ func TestLeaseCheckGuardsWrites(t *testing.T) {
 	require.ErrorIs(t, l.Err(), ErrNodeGone)
 	require.NoError(t, m.Unlock(ctx))
 }
+
+// TestMutexUnlockWith: the critical section's write and the release are one
+// atomic write; a failing op leaves the lock held; a reentrant hold keeps
+// the lock.
+func TestMutexUnlockWith(t *testing.T) {
+	cl := testCluster(t)
+	root := testRoot(t)
+	ctx := ctxT(t, 30*time.Second)
+	s1, s2 := cl.session(t, 1, 4*time.Second), cl.session(t, 2, 4*time.Second)
+	dir, value := root+"/lock", root+"/value"
+	require.NoError(t, ensurePath(ctx, s1, value, coord.Persistent))
+	a, b := NewMutex(s1, dir), NewMutex(s2, dir)
+
+	l, err := a.Lock(ctx)
+	require.NoError(t, err)
+	got := granted(t, ctx, b.Lock)
+	waitQueued(t, s1, dir, 2)
+
+	// A failing op: nothing applies and the lock is still held.
+	_, err = a.UnlockWith(ctx, coord.SetOp(value, []byte("x"), 7))
+	require.ErrorIs(t, err, coord.ErrBadVersion)
+	require.NoError(t, l.Err())
+	requireBlocked(t, got, "lock after a failed UnlockWith")
+
+	// Reentrant: the op applies, one hold is released, the lock stays.
+	_, err = a.Lock(ctx)
+	require.NoError(t, err)
+	res, err := a.UnlockWith(ctx, coord.SetOp(value, []byte("1"), 0))
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	require.EqualValues(t, 1, res[0].Stat.Version)
+	requireBlocked(t, got, "lock under a reentrant hold")
+
+	res, err = a.UnlockWith(ctx, coord.SetOp(value, []byte("2"), 1))
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	lb := requireGranted(t, got, "lock after UnlockWith")
+	require.ErrorIs(t, l.Err(), ErrReleased)
+	require.Greater(t, lb.Token(), l.Token())
+	require.NoError(t, s2.Sync(ctx, "/"))
+	data, _, err := s2.Get(ctx, value)
+	require.NoError(t, err)
+	require.Equal(t, "2", string(data))
+	require.Nil(t, a.Lease())
+	require.NoError(t, b.Unlock(ctx))
+}
