@@ -22,7 +22,10 @@
 //     in acquisition order), and Done/Err, which report that the hold ended
 //     or may have ended (released, session Suspended, Expired or Closed, or
 //     the node deleted). Pass the token to the resource you guard and let it
-//     refuse tokens older than the newest it has seen.
+//     refuse tokens older than the newest it has seen. For state kept in the
+//     tree itself, Lease.Check makes a Multi apply only while the hold
+//     stands, and Mutex.UnlockWith publishes a critical section's writes and
+//     releases the lock in one atomic write.
 //   - MultiLock combines Lockers (Mutex, RWMutex.RLocker) all or none.
 //   - Barrier blocks until a node is removed; DoubleBarrier makes N
 //     participants enter and leave together.
