@@ -342,12 +342,17 @@ func (s *Session) Close() error {
 // Detach tells the ensemble that the client of this session went away
 // without closing it: the member stops renewing it, so it expires after its
 // timeout unless AttachSession brings it back first. The Session value
-// ends here (Closed) but the session lives on.
+// ends here (Closed) but the session lives on. If the detach cannot be
+// committed (no quorum before ctx ends), the member still hosts and renews
+// the session and Detach may be called again.
 func (s *Session) Detach(ctx context.Context) error {
 	if err := s.ended(); err != nil {
 		return err
 	}
 	_, err := s.c.propose(ctx, &wire.Command{Kind: wire.KindDetachSession, Session: s.id})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return err
+	}
 	s.c.unhost(s.id)
 	s.end(Closed)
 	return err

@@ -176,25 +176,49 @@ func (c *conn) teardown() {
 	}
 	c.kill()
 	if c.sess != nil && !c.sessionClosed {
+		c.detach()
+	}
+	c.srv.forget(c)
+}
+
+// detach detaches the session of a connection whose client went away
+// without closing it: the session expires after its timeout unless the
+// client reconnects, here or to another member. Until the detach commits
+// (the member may have lost its quorum) the member keeps renewing the
+// session, so it is retried; the connection stays registered as the
+// session's meanwhile, so a reconnect here takes over from it.
+func (c *conn) detach() {
+	for {
 		unlock := c.srv.lockSession(c.sid)
 		c.srv.mu.Lock()
 		mine := c.srv.sessions[c.sid] == c
-		if mine {
-			delete(c.srv.sessions, c.sid)
-		}
 		c.srv.mu.Unlock()
-		if mine {
-			// The client went away without closing its session: it may
-			// reconnect here or to another member within its timeout.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := c.sess.Detach(ctx); err != nil && !errors.Is(err, coord.ErrClosed) {
-				c.srv.log.Debug("detaching session", "session", sidString(c.sid), "err", err)
+		if !mine {
+			unlock()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.sess.Detach(ctx)
+		cancel()
+		if err == nil || errors.Is(err, coord.ErrClosed) || c.ctx.Err() != nil {
+			c.srv.mu.Lock()
+			if c.srv.sessions[c.sid] == c {
+				delete(c.srv.sessions, c.sid)
 			}
-			cancel()
+			c.srv.mu.Unlock()
+			unlock()
+			if err != nil && !errors.Is(err, coord.ErrClosed) {
+				c.srv.log.Warn("session not detached; this member keeps it alive", "session", sidString(c.sid), "err", err)
+			}
+			return
 		}
 		unlock()
+		c.srv.log.Info("detaching a session failed; retrying", "session", sidString(c.sid), "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-c.ctx.Done():
+		}
 	}
-	c.srv.forget(c)
 }
 
 // handshake reads the ConnectRequest (or a four-letter word) and opens or
@@ -313,7 +337,14 @@ func (s *Server) reattach(ctx context.Context, c *conn, id int64, passwd []byte,
 		old.kill()
 		// Ends the old connection's Session value and its watches; the
 		// client sets them again on this connection.
-		old.sess.Detach(ctx)
+		if err := old.sess.Detach(ctx); err != nil && !errors.Is(err, coord.ErrClosed) {
+			s.mu.Lock()
+			if s.sessions[id] == nil {
+				s.sessions[id] = old
+			}
+			s.mu.Unlock()
+			return nil, err
+		}
 	}
 	sess, err := s.c.AttachSession(ctx, id, passwd, opts...)
 	if errors.Is(err, coord.ErrSessionExpired) {

@@ -45,11 +45,17 @@
 // order). Local reads run as soon as they arrive when no earlier request is
 // pending; a request that needs Raft (a write, sync, auth, closeSession)
 // runs on a worker while the connection keeps reading, and everything that
-// arrives meanwhile waits for it. A connection therefore has at most one
-// write in flight: coord does not promise that two proposals from one member
+// arrives meanwhile waits for it. A connection has one Raft proposal in
+// flight at a time: coord does not promise that two proposals of one member
 // apply in the order they were made once an attempt is lost and retried, so
-// pipelining writes would risk ZooKeeper's per-session order. Clients that
-// want more write throughput use more connections, as with ZooKeeper.
+// issuing them concurrently could break ZooKeeper's per-session order.
+// Instead, the writes a client pipelines (creates, deletes and setData that
+// queued up behind the write in flight, with no other request between them)
+// go to Raft together as one coord Multi: they apply in request order, each
+// gets the reply sequential execution gives it, and a failing one is split
+// out so it fails alone. What a client can tell is that such writes share
+// one zxid, as the ops of a ZooKeeper multi do. Clients that keep one
+// request outstanding see no difference.
 //
 // Watch notifications are queued by the member's apply path, before the
 // change is readable and before the write's proposer gets its result, so a

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coordkit/coord"
+	"github.com/coordkit/coord/internal/jute"
 )
 
 // The member a session lives on is killed: the client must move to another
@@ -200,4 +201,44 @@ func drain(ch <-chan zk.Event) []zk.Event {
 			return out
 		}
 	}
+}
+
+// TestDetachWithoutQuorum: a client leaves while its member has no quorum,
+// so the detach cannot commit. The member keeps the session alive and
+// retries; once the quorum is back the session expires as it should,
+// instead of living on forever.
+func TestDetachWithoutQuorum(t *testing.T) {
+	if os.Getenv(childEnv) != "" {
+		t.Skip("child process")
+	}
+	e := newEnsemble(t, 3)
+	// The session lives on a follower, so its detach entries are dropped
+	// rather than kept in a leader's log.
+	leader, ok := e.member(1).c.Leader()
+	require.True(t, ok)
+	f := leader%3 + 1
+	r := dialRaw(t, e.member(f).addr, 1000)
+	acl := []jute.ACL{{Perms: 31, Scheme: "world", ID: "anyone"}}
+	require.Equal(t, jute.CodeOK, r.call(jute.OpCreate, &jute.CreateRequest{Path: "/q", ACL: acl}, nil))
+	require.Equal(t, jute.CodeOK, r.call(jute.OpCreate, &jute.CreateRequest{Path: "/q/e", ACL: acl, Flags: jute.ModeEphemeral}, nil))
+	var others []uint64
+	for id := uint64(1); id <= 3; id++ {
+		if id != f {
+			others = append(others, id)
+			e.stop(id)
+		}
+	}
+	r.nc.Close()
+	time.Sleep(7 * time.Second) // the first detach attempt times out
+	for _, id := range others {
+		require.NoError(t, e.start(id))
+	}
+	c, _ := connect(t, []string{e.member(others[0]).addr}, 4*time.Second)
+	require.Eventually(t, func() bool {
+		if _, err := c.Sync("/"); err != nil {
+			return false
+		}
+		ok, _, err := c.Exists("/q/e")
+		return err == nil && !ok
+	}, 20*time.Second, 100*time.Millisecond, "the ephemeral of a client that left never went")
 }
