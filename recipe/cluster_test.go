@@ -159,15 +159,21 @@ func (c *cluster) close() {
 	ms := c.members
 	c.members = map[uint64]*coord.Coord{}
 	c.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.Close()
-		}()
+	// Sessions first, while there is a quorum to close them.
+	for _, step := range []func(*coord.Coord){
+		func(m *coord.Coord) { m.Session().Close() },
+		func(m *coord.Coord) { m.Close() },
+	} {
+		var wg sync.WaitGroup
+		for _, m := range ms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				step(m)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 }
 
 // session opens a session on member id (1..3) with timeout, closed when the

@@ -195,14 +195,20 @@ func ensemble(ctx context.Context, id uint64, members, data string) ([]*coord.Co
 	}
 	wg.Wait()
 	stop := func() {
-		var wg sync.WaitGroup
-		for _, m := range ms {
-			if m != nil {
-				wg.Add(1)
-				go func() { defer wg.Done(); m.Close() }()
+		// Close the members' sessions while the ensemble still has its
+		// quorum, so that the last member to stop has nothing to wait for.
+		each := func(fn func(m *coord.Coord)) {
+			var wg sync.WaitGroup
+			for _, m := range ms {
+				if m != nil {
+					wg.Add(1)
+					go func() { defer wg.Done(); fn(m) }()
+				}
 			}
+			wg.Wait()
 		}
-		wg.Wait()
+		each(func(m *coord.Coord) { m.Session().Close() })
+		each(func(m *coord.Coord) { m.Close() })
 		os.RemoveAll(dir)
 	}
 	if err := errors.Join(errs...); err != nil {
