@@ -19,12 +19,13 @@ import (
 
 // request is one decoded request frame.
 type request struct {
-	xid   int32
-	op    jute.OpCode
-	body  jute.Record
-	code  jute.ErrCode // set when the frame could not be decoded
-	fatal bool         // close the connection after answering (unknown opcode)
-	start time.Time
+	xid    int32
+	op     jute.OpCode
+	body   jute.Record
+	code   jute.ErrCode // set when the frame could not be decoded
+	fatal  bool         // close the connection after answering (unknown opcode)
+	inline bool         // run by the reader, which sends the reply
+	start  time.Time
 }
 
 // result is how a request is answered.
@@ -369,14 +370,21 @@ func (c *conn) readLoop() {
 	var buf []byte
 	idle := c.timeout
 	var deadlineAt time.Time
+	now := time.Now() // when the last frame arrived
 	for {
+		// Replies to the reads answered here go out together once the
+		// client has no complete request waiting: a client that pipelines
+		// gets them in few writes, one that waits gets its reply at once.
+		if !c.frameBuffered() || c.outLen.Load() > outHighWater/2 {
+			c.send()
+		}
 		if !c.waitRoom() {
 			return
 		}
 		// A client pings every third of its timeout; one that sends nothing
 		// for the whole timeout has gone, as its ZooKeeper server would
 		// conclude.
-		if now := time.Now(); now.Sub(deadlineAt) > idle/8 {
+		if now.Sub(deadlineAt) > idle/8 {
 			c.nc.SetReadDeadline(now.Add(idle + idle/8))
 			deadlineAt = now
 		}
@@ -387,9 +395,10 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
+		now = time.Now()
 		c.recv.Add(1)
 		c.bytesIn.Add(int64(len(frame)) + 4)
-		r := c.parse(frame)
+		r := c.parse(frame, now)
 		if cap(frame) > 64<<10 {
 			buf = nil
 		} else {
@@ -416,12 +425,23 @@ func (c *conn) waitRoom() bool {
 	return !c.isClosing()
 }
 
-func (c *conn) parse(frame []byte) *request {
+// frameBuffered reports whether a whole request frame is already buffered.
+func (c *conn) frameBuffered() bool {
+	b := c.br.Buffered()
+	if b < 4 {
+		return false
+	}
+	h, _ := c.br.Peek(4)
+	n := int64(int32(binary.BigEndian.Uint32(h)))
+	return n >= 0 && int64(b) >= 4+n
+}
+
+func (c *conn) parse(frame []byte, now time.Time) *request {
 	if len(frame) < jute.RequestHeaderSize {
 		return nil
 	}
 	h, body, err := jute.ParseRequest(frame)
-	r := &request{xid: h.Xid, op: h.Type, body: body, start: time.Now()}
+	r := &request{xid: h.Xid, op: h.Type, body: body, start: now}
 	if err != nil {
 		if errors.Is(err, jute.ErrUnsupportedOp) {
 			// ZooKeeper answers an unknown opcode and closes.
@@ -467,6 +487,7 @@ func (c *conn) dispatch(r *request) {
 		return
 	}
 	c.mu.Unlock()
+	r.inline = true
 	c.execute(r)
 }
 
@@ -552,7 +573,8 @@ func (c *conn) reply(r *request, res *result) {
 	if res.code != jute.CodeOK {
 		body = nil
 	}
-	lat := time.Since(r.start)
+	now := time.Now()
+	lat := now.Sub(r.start)
 	c.outMu.Lock()
 	if c.dead {
 		c.outMu.Unlock()
@@ -567,13 +589,15 @@ func (c *conn) reply(r *request, res *result) {
 	}
 	c.stats.sent++
 	c.stats.response(len(c.out) - n - 4)
-	c.last = lastRequest{op: r.op, xid: r.xid, zxid: zxid, lat: lat, at: time.Now()}
+	c.last = lastRequest{op: r.op, xid: r.xid, zxid: zxid, lat: lat, at: now}
 	if res.after == closeAfter {
 		c.finish, c.dead = true, true
 	}
 	c.outLen.Store(int64(len(c.out)))
 	c.outMu.Unlock()
-	c.send()
+	if !r.inline || res.after != keepOpen {
+		c.send() // the reader sends its replies before it reads on
+	}
 }
 
 // onEvent is the session's watch function: it runs on the member's apply
