@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lni/dragonboat/v4"
 
 	"github.com/coordkit/coord/internal/wire"
 )
@@ -919,42 +918,54 @@ func (c *Coord) suspendAfter() time.Duration {
 	return max(3*c.opts.HeartbeatInterval, 4*election)
 }
 
+// maxHeartbeatsInFlight bounds the heartbeats a member has proposed and not
+// yet seen committed.
+const maxHeartbeatsInFlight = 4
+
 // heartbeatLoop renews every session this member hosts with one log entry
 // per interval, and moves them between Connected and Suspended as the
-// entries commit or fail to.
+// entries commit or fail to. A heartbeat is proposed every interval even
+// while earlier ones are still in flight, so that a slow commit does not
+// stretch the gap between renewals the leader sees: the leader expires a
+// session one interval after its timeout counted from the last renewal, and
+// a longer gap could expire it before its member had been gone that long.
 func (c *Coord) heartbeatLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.opts.HeartbeatInterval)
 	defer t.Stop()
 	cmd := wire.AppendCommand(nil, &wire.Command{Kind: wire.KindHeartbeat, Member: c.hostID})
-	var inflight *dragonboat.RequestState
-	defer func() {
-		if inflight != nil {
-			inflight.Release()
-		}
-	}()
+	results := make(chan bool, maxHeartbeatsInFlight)
+	inflight := 0
+	var waiters sync.WaitGroup
+	defer waiters.Wait()
 	for {
-		var done chan dragonboat.RequestResult
-		if inflight != nil {
-			done = inflight.AppliedC()
-		}
 		select {
 		case <-c.stop:
 			return
-		case r := <-done:
-			inflight.Release()
-			inflight = nil
-			if r.Completed() {
+		case ok := <-results:
+			inflight--
+			if ok {
 				c.quorumAt.Store(time.Now().UnixNano())
 				if c.suspended.Swap(false) {
 					c.setHostedState(Connected)
 				}
 			}
 		case <-t.C:
-			if inflight == nil {
-				rs, err := c.nh.Propose(c.noop, cmd, c.suspendAfter())
-				if err == nil {
-					inflight = rs
+			if inflight < maxHeartbeatsInFlight {
+				if rs, err := c.nh.Propose(c.noop, cmd, c.suspendAfter()); err == nil {
+					inflight++
+					waiters.Add(1)
+					go func() {
+						defer waiters.Done()
+						var ok bool
+						select {
+						case r := <-rs.AppliedC():
+							ok = r.Completed()
+							rs.Release()
+						case <-c.stop:
+						}
+						results <- ok
+					}()
 				}
 			}
 			if time.Since(time.Unix(0, c.quorumAt.Load())) > c.suspendAfter() && !c.suspended.Swap(true) {
