@@ -112,6 +112,7 @@ type fsm struct {
 	seen     map[int64]time.Time       // local time a session last renewed itself
 	hbSeen   map[uint64]time.Time      // local time of a member's last heartbeat
 	reqs     map[uint64]*wire.Requests // proposer -> idempotent results kept
+	kids     childCache                // children of directories listed lately
 	stats    fsmStats
 }
 
@@ -288,6 +289,7 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if err := u.batch.Commit(false); err != nil {
 		return nil, fmt.Errorf("coord: committing applied entries: %w", err)
 	}
+	f.kids.apply(u.kids)
 	for id, s := range u.sessions {
 		if s == nil {
 			delete(f.sessions, id)
@@ -331,6 +333,7 @@ type update struct {
 	ended    []endedSession
 	clock    int64
 	err      error // a storage failure; see storageFailure
+	kids     []childChange
 }
 
 // node implements treeReader over the committed store plus staged writes.
@@ -393,8 +396,10 @@ func (u *update) merge(t *txn) error {
 		switch {
 		case old == nil && n != nil:
 			u.count++
+			u.kids = append(u.kids, childChange{parentOf(path), nameOf(path), true})
 		case old != nil && n == nil:
 			u.count--
+			u.kids = append(u.kids, childChange{parentOf(path), nameOf(path), false})
 		}
 		if old != nil && old.Mode == wire.ModeEphemeral && (n == nil || n.Owner != old.Owner) {
 			k := ephemKey(old.Owner, path)
@@ -686,12 +691,18 @@ func (f *fsm) read(fn func() error) error {
 // children lists the names of path's children in byte order. The caller
 // holds the read lock.
 func (f *fsm) children(path string, hint int) ([]string, error) {
+	if names, ok := f.kids.list(path); ok {
+		return names, nil
+	}
 	prefix := childrenPrefix(path)
 	names := make([]string, 0, max(hint, 0))
 	err := f.db.Scan(prefix, func(k, _ []byte) bool {
 		names = append(names, string(k[len(prefix):]))
 		return true
 	})
+	if err == nil {
+		f.kids.fill(path, names)
+	}
 	return names, err
 }
 
@@ -817,6 +828,7 @@ func (f *fsm) RecoverFromSnapshot(r io.Reader, stop <-chan struct{}) error {
 	if err := f.loadLocked(); err != nil {
 		return err
 	}
+	f.kids.reset()
 	f.stats.snapshotsRecovered++
 	if f.observer != nil {
 		f.observer.recovered()
