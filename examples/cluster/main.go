@@ -34,13 +34,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/coordkit/coord"
+	"github.com/coordkit/coord/examples/internal/ensemble"
 )
 
 func main() {
@@ -65,29 +65,13 @@ func main() {
 	}
 }
 
-func parseMembers(s string) (map[uint64]string, error) {
-	m := make(map[uint64]string)
-	for _, part := range strings.Split(s, ",") {
-		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return nil, fmt.Errorf("-members: %q is not id=host:port", part)
-		}
-		n, err := strconv.ParseUint(id, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("-members: bad id %q", id)
-		}
-		m[n] = addr
-	}
-	return m, nil
-}
-
 // ---- one member ----
 
 func runMember(id uint64, membersFlag, dir, zkAddr string, control, verbose bool) error {
 	if membersFlag == "" || dir == "" {
 		return fmt.Errorf("-id needs -members and -data")
 	}
-	members, err := parseMembers(membersFlag)
+	members, err := ensemble.ParseMembers(membersFlag)
 	if err != nil {
 		return err
 	}

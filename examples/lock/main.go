@@ -22,16 +22,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/coordkit/coord"
+	"github.com/coordkit/coord/examples/internal/ensemble"
 	"github.com/coordkit/coord/recipe"
 )
 
@@ -76,7 +73,7 @@ func (f *fencedStore) increment(token int64) (int, error) {
 }
 
 func run(ctx context.Context, id uint64, members, data string, workers, rounds int) error {
-	ms, stop, err := ensemble(ctx, id, members, data)
+	ms, stop, err := ensemble.Start(ctx, id, members, data)
 	if err != nil {
 		return err
 	}
@@ -148,85 +145,4 @@ func run(ctx context.Context, id uint64, members, data string, workers, rounds i
 	kids, _, _ := s.Children(ctx, lockDir)
 	fmt.Printf("a wait cancelled after 200ms returned %q; nodes in %s: %d (the holder's)\n", err, lockDir, len(kids))
 	return holder.Unlock(ctx)
-}
-
-// ensemble starts the members this process runs. With -members it is member
-// -id of that ensemble (run the same command with each id, in as many
-// terminals); without, it forms a local three-member ensemble in a temporary
-// directory. stop closes them.
-func ensemble(ctx context.Context, id uint64, members, data string) ([]*coord.Coord, func(), error) {
-	if members != "" {
-		addrs, err := parseMembers(members)
-		if err != nil {
-			return nil, nil, err
-		}
-		if data == "" {
-			data = filepath.Join(os.TempDir(), fmt.Sprintf("coord-example-%d", id))
-		}
-		m, err := coord.Open(ctx, coord.Options{ID: id, Members: addrs, DataDir: data})
-		if err != nil {
-			return nil, nil, err
-		}
-		return []*coord.Coord{m}, func() { m.Close() }, nil
-	}
-	dir, err := os.MkdirTemp("", "coord-example-")
-	if err != nil {
-		return nil, nil, err
-	}
-	addrs := map[uint64]string{}
-	for i := uint64(1); i <= 3; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, err
-		}
-		addrs[i] = ln.Addr().String()
-		ln.Close()
-	}
-	ms := make([]*coord.Coord, 3)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range ms {
-		wg.Add(1)
-		go func() { // all at once: Open waits for a leader
-			defer wg.Done()
-			id := uint64(i + 1)
-			ms[i], errs[i] = coord.Open(ctx, coord.Options{ID: id, Members: addrs, DataDir: filepath.Join(dir, fmt.Sprint(id))})
-		}()
-	}
-	wg.Wait()
-	stop := func() {
-		// Close the members' sessions while the ensemble still has its
-		// quorum, so that the last member to stop has nothing to wait for.
-		each := func(fn func(m *coord.Coord)) {
-			var wg sync.WaitGroup
-			for _, m := range ms {
-				if m != nil {
-					wg.Add(1)
-					go func() { defer wg.Done(); fn(m) }()
-				}
-			}
-			wg.Wait()
-		}
-		each(func(m *coord.Coord) { m.Session().Close() })
-		each(func(m *coord.Coord) { m.Close() })
-		os.RemoveAll(dir)
-	}
-	if err := errors.Join(errs...); err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return ms, stop, nil
-}
-
-func parseMembers(s string) (map[uint64]string, error) {
-	m := map[uint64]string{}
-	for _, part := range strings.Split(s, ",") {
-		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
-		n, err := strconv.ParseUint(id, 10, 64)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("-members: %q is not id=host:port", part)
-		}
-		m[n] = addr
-	}
-	return m, nil
 }
