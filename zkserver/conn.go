@@ -49,11 +49,14 @@ const (
 // answers local reads itself; a request that must go through Raft (a write,
 // sync, auth, closeSession) goes to a worker goroutine, and every request
 // read after it waits in queue until the worker gets to it, so requests are
-// answered in order and see the effect of the writes before them. A writer
-// goroutine sends what the others queue in out: replies and the watch
-// notifications the member's apply path appends (onEvent), so a
-// notification always precedes the reply of any request that could observe
-// its change.
+// answered in order and see the effect of the writes before them. Replies
+// and notifications share one ordered output buffer, out. The goroutine that
+// queued a reply writes it (the reader holds back the replies of the reads
+// it answers until no complete request is waiting, so pipelined reads leave
+// in one write); notifications, which the member's apply path queues
+// (onEvent) before the change is readable, are written by a writer
+// goroutine. So a notification always precedes the reply of any request
+// that could observe its change.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
@@ -67,7 +70,6 @@ type conn struct {
 	sess    *coord.Session
 	sid     int64
 	timeout time.Duration
-	omitRO  bool
 
 	// Requests waiting behind one that runs on the worker.
 	mu       sync.Mutex
@@ -249,7 +251,6 @@ func (c *conn) handshake() bool {
 		srv.log.Debug("malformed connect request", "remote", c.remote, "err", err)
 		return false
 	}
-	c.omitRO = req.OmitReadOnly
 	if _, ok := srv.c.Leader(); !ok {
 		// Not serving: like a ZooKeeper server without a quorum, let the
 		// client try another member.
