@@ -1,8 +1,11 @@
 package zkserver
 
 import (
+	"context"
 	"testing"
+	"time"
 
+	"github.com/coordkit/coord"
 	"github.com/coordkit/coord/internal/jute"
 )
 
@@ -60,4 +63,34 @@ func BenchmarkPipelinedSetData(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkSeqSet compares one client's sequential writes (64 B setData on
+// the leader) in-process with the same through the protocol, to show what
+// the front end adds to coord's own write latency.
+func BenchmarkSeqSet(b *testing.B) {
+	e := newEnsemble(b, 3)
+	leader, _ := e.member(1).c.Leader()
+	m := e.member(leader)
+	ctx := context.Background()
+	if _, err := m.c.Session().Create(ctx, "/seq", nil, coord.Persistent); err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 64)
+	b.Run("InProcess", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := m.c.Session().Set(ctx, "/seq", data, -1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("GoZookeeper", func(b *testing.B) {
+		c, _ := connect(b, []string{m.addr}, 10*time.Second)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Set("/seq", data, -1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
