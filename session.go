@@ -935,6 +935,7 @@ func (c *Coord) heartbeatLoop() {
 	cmd := wire.AppendCommand(nil, &wire.Command{Kind: wire.KindHeartbeat, Member: c.hostID})
 	results := make(chan bool, maxHeartbeatsInFlight)
 	inflight := 0
+	lastSweep := time.Now()
 	var waiters sync.WaitGroup
 	defer waiters.Wait()
 	for {
@@ -971,8 +972,43 @@ func (c *Coord) heartbeatLoop() {
 				c.log.Warn("no quorum; sessions suspended")
 				c.setHostedState(Suspended)
 			}
+			if time.Since(lastSweep) >= orphanAge {
+				lastSweep = time.Now()
+				if refs := c.orphanSessions(lastSweep.Add(-orphanAge)); len(refs) > 0 {
+					c.log.Debug("closing orphaned sessions", "count", len(refs))
+					c.proposeBackground(&wire.Command{Kind: wire.KindCloseSessions, Sessions: refs})
+				}
+			}
 		}
 	}
+}
+
+// orphanAge is how long a session this member owns but does not host may
+// stay before the member closes it.
+const orphanAge = 10 * time.Second
+
+// orphanSessions lists sessions that this member's heartbeats renew but that
+// no Session value here stands for, last renewed on their own before
+// olderThan: their creation or attachment committed after its caller had
+// given up, or their Close did not commit. Left alone, they would live as
+// long as the member.
+func (c *Coord) orphanSessions(olderThan time.Time) []wire.SessionRef {
+	c.mu.Lock()
+	hosted := make(map[int64]bool, len(c.sessions))
+	for id := range c.sessions {
+		hosted[id] = true
+	}
+	c.mu.Unlock()
+	var refs []wire.SessionRef
+	c.fsm.read(func() error {
+		for id, s := range c.fsm.sessions {
+			if s.Owner == c.hostID && !s.Detached && !hosted[id] && c.fsm.seen[id].Before(olderThan) {
+				refs = append(refs, wire.SessionRef{ID: id})
+			}
+		}
+		return nil
+	})
+	return refs
 }
 
 func (c *Coord) setHostedState(st SessionState) {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coordkit/coord/internal/faultnet"
+	"github.com/coordkit/coord/internal/wire"
 )
 
 // recv waits for one event.
@@ -642,4 +643,35 @@ func TestSigkilledMembersEphemeralsExpire(t *testing.T) {
 	t.Logf("ephemeral gone %v after SIGKILL (session timeout %v)", took.Round(time.Millisecond), timeout)
 	assert.GreaterOrEqual(t, took, timeout, "expired before the session timeout")
 	assert.Less(t, took, timeout+1500*time.Millisecond, "expired much later than the session timeout")
+}
+
+// TestOrphanedSessionsAreClosed makes a session whose Close never
+// committed: its member still owns it but nothing hosts it, so the member's
+// heartbeats would keep it alive forever. The member closes it.
+func TestOrphanedSessionsAreClosed(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	ctx := ctxT(t)
+	c := tc.get(2)
+	s, err := c.NewSession(ctx)
+	require.NoError(t, err)
+	_, err = s.Create(ctx, "/orphan", nil, Ephemeral)
+	require.NoError(t, err)
+	// What a Close that timed out leaves: the value is gone, the session
+	// is not.
+	c.unhost(s.ID())
+	s.end(Closed)
+	refs := c.orphanSessions(time.Now().Add(time.Second))
+	require.Equal(t, []int64{s.ID()}, func() (ids []int64) {
+		for _, r := range refs {
+			ids = append(ids, r.ID)
+		}
+		return
+	}())
+	assert.Empty(t, c.orphanSessions(time.Now().Add(-time.Hour)), "young sessions are left alone")
+	c.proposeBackground(&wire.Command{Kind: wire.KindCloseSessions, Sessions: refs})
+	require.NoError(t, tc.get(1).Session().Sync(ctx, "/"))
+	ok, _, err := tc.get(1).Session().Exists(ctx, "/orphan")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Empty(t, c.orphanSessions(time.Now().Add(time.Second)))
 }
