@@ -55,6 +55,7 @@ import (
 	"github.com/lni/dragonboat/v4/raftio"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/coordkit/coord/internal/logdb"
 	"github.com/coordkit/coord/internal/raftlog"
 	"github.com/coordkit/coord/internal/store"
 	"github.com/coordkit/coord/internal/transport"
@@ -141,6 +142,8 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 		Expert: config.ExpertConfig{
 			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
 			LogDB:  logDBConfig(),
+			// The Raft log, without fsyncs of commit-only updates.
+			LogDBFactory: logdb.Factory{},
 		},
 	}
 	nhc.Expert.TransportFactory = transport.Factory{}

@@ -675,3 +675,111 @@ func TestOrphanedSessionsAreClosed(t *testing.T) {
 	assert.False(t, ok)
 	assert.Empty(t, c.orphanSessions(time.Now().Add(time.Second)))
 }
+
+// TestHelperWriter is not a test: it runs a member in a child process that
+// writes znodes as fast as it can and prints each path once its write is
+// acknowledged, until it is killed.
+func TestHelperWriter(t *testing.T) {
+	spec := os.Getenv("COORD_HELPER_WRITER")
+	if spec == "" {
+		t.Skip("runs only as a child process of another test")
+	}
+	var id uint64
+	var dir, members string
+	fmt.Sscanf(spec, "%d %s %s", &id, &dir, &members)
+	m := map[uint64]string{}
+	for _, part := range strings.Split(members, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		var mid uint64
+		fmt.Sscan(k, &mid)
+		m[mid] = v
+	}
+	c, err := Open(context.Background(), Options{ID: id, Members: m, DataDir: dir})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	s := c.Session()
+	s.Create(context.Background(), "/acked", nil, Persistent)
+	out := bufio.NewWriter(os.Stdout)
+	for n := 0; ; n++ {
+		p := fmt.Sprintf("/acked/m%d-%06d", id, n)
+		if _, err := s.Create(context.Background(), p, nil, Persistent); err == nil {
+			fmt.Fprintln(out, p)
+			out.Flush()
+		}
+	}
+}
+
+// TestKillEveryMemberLosesNoAcknowledgedWrite runs the three members in
+// child processes that write continuously, SIGKILLs all three at once,
+// reopens them from their data directories and checks that every write a
+// child saw acknowledged is there, on every member.
+func TestKillEveryMemberLosesNoAcknowledgedWrite(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	members := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
+	var spec []string
+	for id, a := range members {
+		spec = append(spec, fmt.Sprintf("%d=%s", id, a))
+	}
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var acked []string
+	var cmds []*exec.Cmd
+	var readers sync.WaitGroup
+	for id := uint64(1); id <= 3; id++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$", "-test.v=false")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("COORD_HELPER_WRITER=%d %s %s",
+			id, filepath.Join(dir, fmt.Sprintf("m%d", id)), strings.Join(spec, ",")))
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		cmds = append(cmds, cmd)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if line := sc.Text(); strings.HasPrefix(line, "/acked/") {
+					mu.Lock()
+					acked = append(acked, line)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	defer func() {
+		for _, c := range cmds {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	// Let them write for a while once they have started.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) > 300
+	}, 60*time.Second, 10*time.Millisecond)
+	for _, c := range cmds {
+		c.Process.Signal(syscall.SIGKILL)
+	}
+	for _, c := range cmds {
+		c.Wait()
+	}
+	readers.Wait()
+	t.Logf("%d writes acknowledged before all three members were killed", len(acked))
+
+	tc := &testCluster{t: t, dir: dir, members: members, m: map[uint64]*Coord{}}
+	t.Cleanup(tc.closeAll)
+	var wg sync.WaitGroup
+	for id := uint64(1); id <= 3; id++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := tc.start(id, false)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	checkAcked(t, tc, acked)
+}
