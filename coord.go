@@ -246,10 +246,13 @@ func randomUint64() uint64 {
 	return binary.LittleEndian.Uint64(b[:]) | 1
 }
 
-// logDBConfig sizes Dragonboat's log store for one shard.
+// logDBConfig sizes Dragonboat's log store (tan) for one shard.
 func logDBConfig() config.LogDBConfig {
 	c := config.GetTinyMemLogDBConfig()
 	c.Shards = 1
+	// tan keeps sixteen encode buffers of this size, live for the life of
+	// the member; it grows one when an update needs more.
+	c.KVWriteBufferSize = 256 << 10
 	return c
 }
 
