@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,21 +50,53 @@ func newTestCluster(t testing.TB, n int, tweak func(*Options)) *testCluster {
 	for i, a := range freeAddrs(t, n) {
 		tc.members[uint64(i+1)] = a
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, n+1)
+	t.Cleanup(tc.closeAll)
+	ids := make([]uint64, 0, n)
 	for id := range tc.members {
+		ids = append(ids, id)
+	}
+	tc.startAll(ids...)
+	return tc
+}
+
+// startAll opens members at once (Open waits for a quorum) and fails the
+// test if one does not open.
+func (tc *testCluster) startAll(ids ...uint64) {
+	tc.t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ids))
+	for i, id := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[id] = tc.start(id, false)
+			_, errs[i] = tc.start(id, false)
 		}()
 	}
 	wg.Wait()
 	for _, err := range errs {
-		require.NoError(t, err)
+		require.NoError(tc.t, err)
 	}
-	t.Cleanup(tc.closeAll)
-	return tc
+}
+
+// memberSpec and parseMemberSpec pass an ensemble's members to a child
+// process: id=host:port,...
+func memberSpec(members map[uint64]string) string {
+	var parts []string
+	for id, a := range members {
+		parts = append(parts, fmt.Sprintf("%d=%s", id, a))
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseMemberSpec(s string) map[uint64]string {
+	m := map[uint64]string{}
+	for _, part := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		var id uint64
+		fmt.Sscan(k, &id)
+		m[id] = v
+	}
+	return m
 }
 
 func (tc *testCluster) options(id uint64) Options {

@@ -150,16 +150,7 @@ func TestRestartAllMembersKeepsTree(t *testing.T) {
 	require.Equal(t, before[1], before[3])
 
 	tc.closeAll()
-	var wg sync.WaitGroup
-	for id := uint64(1); id <= 3; id++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := tc.start(id, false)
-			assert.NoError(t, err)
-		}()
-	}
-	wg.Wait()
+	tc.startAll(1, 2, 3)
 	for id := uint64(1); id <= 3; id++ {
 		after := dumpTree(t, tc.get(id).Session(), "/")
 		assert.Equal(t, before[1], after, "member %d after restart", id)

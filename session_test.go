@@ -548,17 +548,8 @@ func TestHelperMember(t *testing.T) {
 	var id uint64
 	var dir, members, timeout string
 	fmt.Sscanf(spec, "%d %s %s %s", &id, &dir, &members, &timeout)
-	m := map[uint64]string{}
-	for _, part := range strings.Split(members, ",") {
-		var mid uint64
-		var addr string
-		k, v, _ := strings.Cut(part, "=")
-		fmt.Sscan(k, &mid)
-		addr = v
-		m[mid] = addr
-	}
 	d, _ := time.ParseDuration(timeout)
-	c, err := Open(context.Background(), Options{ID: id, Members: m, DataDir: dir})
+	c, err := Open(context.Background(), Options{ID: id, Members: parseMemberSpec(members), DataDir: dir})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -583,14 +574,10 @@ func TestSigkilledMembersEphemeralsExpire(t *testing.T) {
 	const timeout = 2 * time.Second
 	addrs := freeAddrs(t, 3)
 	members := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
-	var spec []string
-	for id, a := range members {
-		spec = append(spec, fmt.Sprintf("%d=%s", id, a))
-	}
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMember$", "-test.v=false")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("COORD_HELPER_MEMBER=3 %s %s %s",
-		filepath.Join(dir, "m3"), strings.Join(spec, ","), timeout))
+		filepath.Join(dir, "m3"), memberSpec(members), timeout))
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -601,15 +588,6 @@ func TestSigkilledMembersEphemeralsExpire(t *testing.T) {
 
 	tc := &testCluster{t: t, dir: dir, members: members, m: map[uint64]*Coord{}}
 	t.Cleanup(tc.closeAll)
-	var wg sync.WaitGroup
-	for _, id := range []uint64{1, 2} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := tc.start(id, false)
-			assert.NoError(t, err)
-		}()
-	}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -621,7 +599,7 @@ func TestSigkilledMembersEphemeralsExpire(t *testing.T) {
 		}
 		ready <- "child exited"
 	}()
-	wg.Wait()
+	tc.startAll(1, 2)
 	select {
 	case line := <-ready:
 		require.Equal(t, "ready", line)
@@ -687,14 +665,7 @@ func TestHelperWriter(t *testing.T) {
 	var id uint64
 	var dir, members string
 	fmt.Sscanf(spec, "%d %s %s", &id, &dir, &members)
-	m := map[uint64]string{}
-	for _, part := range strings.Split(members, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		var mid uint64
-		fmt.Sscan(k, &mid)
-		m[mid] = v
-	}
-	c, err := Open(context.Background(), Options{ID: id, Members: m, DataDir: dir})
+	c, err := Open(context.Background(), Options{ID: id, Members: parseMemberSpec(members), DataDir: dir})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -718,10 +689,6 @@ func TestHelperWriter(t *testing.T) {
 func TestKillEveryMemberLosesNoAcknowledgedWrite(t *testing.T) {
 	addrs := freeAddrs(t, 3)
 	members := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
-	var spec []string
-	for id, a := range members {
-		spec = append(spec, fmt.Sprintf("%d=%s", id, a))
-	}
 	dir := t.TempDir()
 	var mu sync.Mutex
 	var acked []string
@@ -730,7 +697,7 @@ func TestKillEveryMemberLosesNoAcknowledgedWrite(t *testing.T) {
 	for id := uint64(1); id <= 3; id++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$", "-test.v=false")
 		cmd.Env = append(os.Environ(), fmt.Sprintf("COORD_HELPER_WRITER=%d %s %s",
-			id, filepath.Join(dir, fmt.Sprintf("m%d", id)), strings.Join(spec, ",")))
+			id, filepath.Join(dir, fmt.Sprintf("m%d", id)), memberSpec(members)))
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
@@ -771,15 +738,6 @@ func TestKillEveryMemberLosesNoAcknowledgedWrite(t *testing.T) {
 
 	tc := &testCluster{t: t, dir: dir, members: members, m: map[uint64]*Coord{}}
 	t.Cleanup(tc.closeAll)
-	var wg sync.WaitGroup
-	for id := uint64(1); id <= 3; id++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := tc.start(id, false)
-			assert.NoError(t, err)
-		}()
-	}
-	wg.Wait()
+	tc.startAll(1, 2, 3)
 	checkAcked(t, tc, acked)
 }
