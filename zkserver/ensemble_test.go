@@ -18,6 +18,8 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/coordkit/coord/internal/testenv"
+
 	"github.com/coordkit/coord"
 	"github.com/coordkit/coord/internal/jute"
 )
@@ -25,21 +27,7 @@ import (
 // testTick makes session timeouts in tests 1 s..10 s (2 and 20 ticks).
 const testTick = 500 * time.Millisecond
 
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	var lns []net.Listener
-	var addrs []string
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return addrs
-}
+func freeAddrs(t testing.TB, n int) []string { return testenv.FreeAddrs(t, n) }
 
 func testLogger() *slog.Logger {
 	if os.Getenv("COORD_TEST_LOG") == "" {
