@@ -3,6 +3,7 @@ module github.com/coordkit/coord
 go 1.24
 
 require (
+	github.com/anishathalye/porcupine v1.0.3
 	github.com/cockroachdb/pebble v0.0.0-20221207173255-0f086d933dac
 	github.com/go-zookeeper/zk v1.0.4
 	github.com/lni/dragonboat/v4 v4.0.0-20250723143628-076c7f6497dc
