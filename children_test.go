@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/coordkit/coord/internal/wire"
 )
 
 func TestChildCache(t *testing.T) {
@@ -63,4 +65,35 @@ func TestChildrenStayCurrent(t *testing.T) {
 		}
 		require.NoError(t, s3.Sync(ctx, "/"))
 	}
+}
+
+func TestNodeCacheGenerations(t *testing.T) {
+	var c nodeCache
+	n := &wire.Node{Data: []byte("x")}
+	c.put("/a", n)
+	c.put("/gone", nil)
+	got, ok := c.get("/a")
+	require.True(t, ok)
+	assert.Same(t, n, got)
+	got, ok = c.get("/gone")
+	require.True(t, ok, "absence is cached too")
+	assert.Nil(t, got)
+	_, ok = c.get("/never")
+	assert.False(t, ok)
+	// Fill two generations: /a survives one rotation if it is used.
+	for i := 0; i < nodeCacheEntries; i++ {
+		c.put(fmt.Sprintf("/f%d", i), nil)
+	}
+	_, ok = c.get("/a")
+	require.True(t, ok, "found in the old generation and promoted")
+	for i := 0; i < nodeCacheEntries; i++ {
+		c.put(fmt.Sprintf("/g%d", i), nil)
+	}
+	_, ok = c.get("/a")
+	assert.True(t, ok)
+	_, ok = c.get("/f1")
+	assert.False(t, ok, "two rotations without use: evicted")
+	c.reset()
+	_, ok = c.get("/a")
+	assert.False(t, ok)
 }

@@ -454,11 +454,15 @@ func (c *Coord) await(ctx context.Context, start func(time.Duration) (*dragonboa
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
 	}
-	if timeout < time.Millisecond {
-		<-ctx.Done() // too little time left to try
+	if timeout < c.opts.TickInterval {
+		<-ctx.Done() // too little time left to try; Dragonboat refuses it
 		return sm.Result{}, ctx.Err()
 	}
 	rs, err := start(timeout)
+	if errors.Is(err, dragonboat.ErrTimeoutTooSmall) {
+		<-ctx.Done()
+		return sm.Result{}, ctx.Err()
+	}
 	if err != nil {
 		return sm.Result{}, err
 	}

@@ -113,6 +113,7 @@ type fsm struct {
 	hbSeen   map[uint64]time.Time      // local time of a member's last heartbeat
 	reqs     map[uint64]*wire.Requests // proposer -> idempotent results kept
 	kids     childCache                // children of directories listed lately
+	cache    nodeCache                 // znodes read or written lately
 	stats    fsmStats
 }
 
@@ -255,7 +256,6 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		f:        f,
 		batch:    f.db.NewBatch(),
 		nodes:    make(map[string]*wire.Node),
-		read:     make(map[string]*wire.Node),
 		sessions: make(map[int64]*wire.Session),
 		members:  make(map[uint64]uint64),
 		ephem:    make(map[string]bool),
@@ -290,6 +290,9 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		return nil, fmt.Errorf("coord: committing applied entries: %w", err)
 	}
 	f.kids.apply(u.kids)
+	for path, n := range u.nodes {
+		f.cache.put(path, n)
+	}
 	for id, s := range u.sessions {
 		if s == nil {
 			delete(f.sessions, id)
@@ -322,7 +325,6 @@ type update struct {
 	f        *fsm
 	batch    *store.Batch
 	nodes    map[string]*wire.Node     // staged tree writes; nil deletes
-	read     map[string]*wire.Node     // committed nodes read so far; nil if absent
 	sessions map[int64]*wire.Session   // staged session writes; nil deletes
 	members  map[uint64]uint64         // staged heartbeats
 	ephem    map[string]bool           // staged ephemeral index: key -> present
@@ -337,31 +339,30 @@ type update struct {
 }
 
 // node implements treeReader over the committed store plus staged writes.
-// Nodes read from the store are remembered for the rest of the update: an
-// operation reads a node, and merging its result reads it again.
 func (u *update) node(path string) (*wire.Node, error) {
 	if n, ok := u.nodes[path]; ok {
 		return n, nil
 	}
-	if n, ok := u.read[path]; ok {
-		return n, nil
-	}
-	n, err := u.f.storedNode(path)
-	if err == nil {
-		u.read[path] = n
-	}
-	return n, err
+	return u.f.storedNode(path)
 }
 
+// storedNode returns the committed node at path (nil if absent). The
+// node is shared with the cache: do not modify it.
 func (f *fsm) storedNode(path string) (*wire.Node, error) {
+	if n, ok := f.cache.get(path); ok {
+		return n, nil
+	}
 	v, ok, err := f.db.Get(nodeKey(path))
-	if err != nil || !ok {
+	if err != nil {
 		return nil, err
 	}
-	n, err := wire.DecodeNode(v)
-	if err != nil {
-		return nil, fmt.Errorf("coord: stored node %s: %w", path, err)
+	var n *wire.Node
+	if ok {
+		if n, err = wire.DecodeNode(v); err != nil {
+			return nil, fmt.Errorf("coord: stored node %s: %w", path, err)
+		}
 	}
+	f.cache.put(path, n)
 	return n, nil
 }
 
@@ -829,6 +830,7 @@ func (f *fsm) RecoverFromSnapshot(r io.Reader, stop <-chan struct{}) error {
 		return err
 	}
 	f.kids.reset()
+	f.cache.reset()
 	f.stats.snapshotsRecovered++
 	if f.observer != nil {
 		f.observer.recovered()

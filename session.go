@@ -613,7 +613,7 @@ func (s *Session) Get(ctx context.Context, path string) ([]byte, *Stat, error) {
 		if !allowed(n.ACL, PermRead, ids) {
 			return ErrNoAuth
 		}
-		data, stat = n.Data, statOf(n)
+		data, stat = bytes.Clone(n.Data), statOf(n) // the node is shared with the cache
 		return nil
 	})
 	if err != nil {
@@ -720,7 +720,7 @@ func (s *Session) GetW(ctx context.Context, path string) ([]byte, *Stat, <-chan 
 		if !allowed(n.ACL, PermRead, ids) {
 			return ErrNoAuth
 		}
-		data, stat = n.Data, statOf(n)
+		data, stat = bytes.Clone(n.Data), statOf(n) // the node is shared with the cache
 		ch = s.oneShot(watchData, path, n)
 		return nil
 	})
