@@ -21,7 +21,9 @@
 package logdb
 
 import (
+	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/plugin/tan"
@@ -29,18 +31,54 @@ import (
 	pb "github.com/lni/dragonboat/v4/raftpb"
 )
 
+// DefaultCacheBytes is how much of each node's recent log is kept in
+// memory when Factory.CacheBytes is zero.
+const DefaultCacheBytes = 16 << 20
+
+// maxReadBytes bounds what one read of the log returns (at least one
+// entry). Dragonboat asks for up to 64 MiB to build one Replicate message;
+// a follower that is far behind then gets its backlog in pieces, each one
+// acknowledged before the next, instead of as one message the leader reads,
+// encodes and sends again after every heartbeat it is not acknowledged.
+const maxReadBytes = 1 << 20
+
 // Factory creates the log store of a NodeHost.
-type Factory struct{}
+type Factory struct {
+	// CacheBytes bounds the recent log entries each node keeps in memory
+	// (DefaultCacheBytes when zero).
+	CacheBytes uint64
+	// Stats, when set, counts the reads the store served.
+	Stats *Stats
+}
+
+// Stats counts how reads of the log were served. Its fields are updated
+// atomically while the store runs.
+type Stats struct {
+	CacheReads  atomic.Uint64 // reads served from memory
+	DiskReads   atomic.Uint64 // reads that went to the disk
+	DiskEntries atomic.Uint64 // entries those returned
+}
 
 var _ config.LogDBFactory = Factory{}
 
 // Create implements config.LogDBFactory.
-func (Factory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs, wals []string) (raftio.ILogDB, error) {
+func (f Factory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs, wals []string) (raftio.ILogDB, error) {
 	inner, err := tan.Factory.Create(cfg, cb, dirs, wals)
 	if err != nil {
 		return nil, err
 	}
-	return &db{ILogDB: inner, persisted: make(map[node]pb.State), latest: make(map[node]pb.State)}, nil
+	return newDB(inner, f), nil
+}
+
+func newDB(inner raftio.ILogDB, f Factory) *db {
+	if f.CacheBytes == 0 {
+		f.CacheBytes = DefaultCacheBytes
+	}
+	if f.Stats == nil {
+		f.Stats = new(Stats)
+	}
+	return &db{ILogDB: inner, persisted: make(map[node]pb.State), latest: make(map[node]pb.State),
+		cacheBytes: f.CacheBytes, stats: f.Stats, caches: make(map[node]*entryCache)}
 }
 
 // Name is tan's: the data on disk is tan's, and Dragonboat refuses to open
@@ -55,6 +93,29 @@ type db struct {
 	persisted map[node]pb.State // the last state written per node
 	latest    map[node]pb.State // the last state seen per node, written or not
 	worker    uint64            // the step worker of the last SaveRaftState
+
+	cacheBytes uint64
+	stats      *Stats
+	cmu        sync.Mutex // guards caches; never held across a store call
+	caches     map[node]*entryCache
+}
+
+// cache returns the entry cache of n, creating it if create is set.
+func (d *db) cache(n node, create bool) *entryCache {
+	d.cmu.Lock()
+	defer d.cmu.Unlock()
+	c := d.caches[n]
+	if c == nil && create {
+		c = newEntryCache(d.cacheBytes)
+		d.caches[n] = c
+	}
+	return c
+}
+
+func (d *db) dropCache(n node) {
+	d.cmu.Lock()
+	delete(d.caches, n)
+	d.cmu.Unlock()
 }
 
 // SaveRaftState implements raftio.ILogDB. Calls are serialized, so that a
@@ -85,7 +146,64 @@ func (d *db) SaveRaftState(updates []pb.Update, worker uint64) error {
 	if len(keep) == 0 {
 		return nil
 	}
-	return d.ILogDB.SaveRaftState(keep, worker)
+	if err := d.ILogDB.SaveRaftState(keep, worker); err != nil {
+		return err
+	}
+	for _, u := range keep {
+		n := node{u.ShardID, u.ReplicaID}
+		if !pb.IsEmptySnapshot(u.Snapshot) {
+			// The log restarts after the snapshot.
+			if c := d.cache(n, false); c != nil {
+				c.reset()
+			}
+		}
+		if len(u.EntriesToSave) > 0 {
+			d.cache(n, true).append(u.EntriesToSave)
+		}
+	}
+	return nil
+}
+
+// IterateEntries implements raftio.ILogDB: recent entries come from memory,
+// and one read returns at most about maxReadBytes.
+func (d *db) IterateEntries(ents []pb.Entry, size, shardID, replicaID, low, high, maxSize uint64) ([]pb.Entry, uint64, error) {
+	limit := maxSize
+	if limit == 0 || limit > maxReadBytes {
+		limit = maxReadBytes
+	}
+	if maxSize == math.MaxUint64 {
+		limit = maxSize // a caller that needs the whole range
+	}
+	start := len(ents)
+	var ok bool
+	if c := d.cache(node{shardID, replicaID}, false); c != nil {
+		ents, size, ok = c.read(ents, size, low, high, limit)
+	}
+	if ok {
+		d.stats.CacheReads.Add(1)
+	} else {
+		var err error
+		if ents, size, err = d.ILogDB.IterateEntries(ents, size, shardID, replicaID, low, high, limit); err != nil {
+			return ents, size, err
+		}
+		d.stats.DiskReads.Add(1)
+		d.stats.DiskEntries.Add(uint64(len(ents) - start))
+	}
+	if size > limit && limit < maxSize {
+		// Stopped short of maxSize: say so the way the store does, by a
+		// size past the caller's limit, so the caller takes what came as
+		// a partial read rather than a gap.
+		size = maxSize + 1
+	}
+	return ents, size, nil
+}
+
+// RemoveEntriesTo implements raftio.ILogDB.
+func (d *db) RemoveEntriesTo(shardID, replicaID, index uint64) error {
+	if c := d.cache(node{shardID, replicaID}, false); c != nil {
+		c.compact(index)
+	}
+	return d.ILogDB.RemoveEntriesTo(shardID, replicaID, index)
 }
 
 // SaveSnapshots implements raftio.ILogDB. A snapshot is taken at an
@@ -129,6 +247,7 @@ func (d *db) forget(n node) {
 	delete(d.persisted, n)
 	delete(d.latest, n)
 	d.mu.Unlock()
+	d.dropCache(n)
 }
 
 // ImportSnapshot implements raftio.ILogDB: it rewrites the node's state, so
