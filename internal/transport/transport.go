@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -48,11 +49,15 @@ const (
 )
 
 // Factory creates the transport for a NodeHost.
-type Factory struct{}
+type Factory struct {
+	// Peers, when set, records what the transport hears from and sends to
+	// each peer.
+	Peers *Peers
+}
 
 // Create implements config.TransportFactory.
-func (Factory) Create(cfg config.NodeHostConfig, h raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
-	return &Transport{cfg: cfg, handler: h, chunks: ch, conns: make(map[net.Conn]struct{}), stop: make(chan struct{})}
+func (f Factory) Create(cfg config.NodeHostConfig, h raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
+	return &Transport{cfg: cfg, handler: h, chunks: ch, peers: f.Peers, conns: make(map[net.Conn]struct{}), stop: make(chan struct{})}
 }
 
 // Validate implements config.TransportFactory: addresses are host:port.
@@ -66,6 +71,7 @@ type Transport struct {
 	cfg     config.NodeHostConfig
 	handler raftio.MessageHandler
 	chunks  raftio.ChunkHandler
+	peers   *Peers // nil: not recorded
 
 	ln   net.Listener
 	stop chan struct{}
@@ -207,14 +213,19 @@ func (t *Transport) serve(c net.Conn) {
 		if batch.Unmarshal(buf) != nil {
 			return
 		}
+		t.peers.heard(batch.SourceAddress, time.Now())
 		t.handler(batch)
 	}
 }
 
 // dial opens a stream of the given kind to target.
 func (t *Transport) dial(ctx context.Context, target string, kind byte) (net.Conn, error) {
-	d := net.Dialer{Timeout: dialTimeout}
+	d := net.Dialer{Timeout: dialTimeout, LocalAddr: t.localAddr()}
 	c, err := d.DialContext(ctx, "tcp", target)
+	if err != nil && d.LocalAddr != nil {
+		d.LocalAddr = nil // the address cannot be bound for this target
+		c, err = d.DialContext(ctx, "tcp", target)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +254,26 @@ func (t *Transport) dial(ctx context.Context, target string, kind byte) (net.Con
 		return nil, err
 	}
 	return c, nil
+}
+
+// localAddr is the address peers' connections come from: the host this
+// member listens on, when that is one specific IP. A member on one address
+// of a multi-homed host then reaches its peers from that address, which is
+// also what lets firewall rules (and tests) cut one member off by address.
+func (t *Transport) localAddr() net.Addr {
+	addr := t.cfg.ListenAddress
+	if addr == "" {
+		addr = t.cfg.RaftAddress
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip.AsSlice()}
 }
 
 // GetConnection returns a connection to target that dials on demand and
@@ -284,6 +315,7 @@ func (p *peer) SendMessageBatch(b pb.MessageBatch) error {
 		c, err := p.t.dial(ctx, p.target, kindMessages)
 		cancel()
 		if err != nil {
+			p.t.peers.failed(p.target, err, time.Now())
 			return nil
 		}
 		p.conn, p.w = c, bufio.NewWriterSize(c, 64<<10)
@@ -293,12 +325,15 @@ func (p *peer) SendMessageBatch(b pb.MessageBatch) error {
 		return err
 	}
 	p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := p.w.Write(p.buf); err == nil {
+	_, err = p.w.Write(p.buf)
+	if err == nil {
 		err = p.w.Flush()
-		if err == nil {
-			return nil
-		}
 	}
+	if err == nil {
+		p.t.peers.sent(p.target, time.Now())
+		return nil
+	}
+	p.t.peers.failed(p.target, err, time.Now())
 	p.Close() // dropped; the next batch dials again
 	return nil
 }

@@ -26,10 +26,12 @@ type endpoint struct {
 	chunks  chan pb.Chunk
 }
 
-func start(t *testing.T, addr string) *endpoint {
+func start(t *testing.T, addr string) *endpoint { return startWith(t, addr, nil) }
+
+func startWith(t *testing.T, addr string, peers *Peers) *endpoint {
 	t.Helper()
 	e := &endpoint{batches: make(chan pb.MessageBatch, 100), chunks: make(chan pb.Chunk, 100)}
-	tr := Factory{}.Create(config.NodeHostConfig{RaftAddress: addr},
+	tr := Factory{Peers: peers}.Create(config.NodeHostConfig{RaftAddress: addr},
 		func(b pb.MessageBatch) { e.batches <- b },
 		func(c pb.Chunk) bool { e.chunks <- c; return true })
 	e.Transport = tr.(*Transport)
@@ -123,4 +125,58 @@ func TestGarbageFromTheNetworkIsDropped(t *testing.T) {
 	conn, _ := ea.GetConnection(context.Background(), b)
 	require.NoError(t, conn.SendMessageBatch(batch(4)))
 	assert.Equal(t, uint64(4), (<-eb.batches).Requests[0].Term)
+}
+
+func TestPeersRecordWhatWasHeardAndSent(t *testing.T) {
+	a, b, gone := freeAddr(t), freeAddr(t), freeAddr(t)
+	var peersA, peersB Peers
+	ea := startWith(t, a, &peersA)
+	eb := startWith(t, b, &peersB)
+	conn, err := ea.GetConnection(context.Background(), b)
+	require.NoError(t, err)
+	m := batch(1)
+	m.SourceAddress = a
+	require.NoError(t, conn.SendMessageBatch(m))
+	select {
+	case <-eb.batches:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no batch")
+	}
+	assert.False(t, peersA.Status(b).Sent.IsZero())
+	assert.False(t, peersB.Status(a).Heard.IsZero())
+	dead, err := ea.GetConnection(context.Background(), gone)
+	require.NoError(t, err)
+	require.NoError(t, dead.SendMessageBatch(m))
+	report := peersA.Report([]string{gone}, time.Now())
+	assert.Contains(t, report, gone+" never heard from")
+	assert.Contains(t, report, "connection refused")
+}
+
+// The listen address's IP is where dials come from.
+func TestDialsComeFromTheListenAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	src := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			src <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+			c.Close()
+		}
+	}()
+	lnB, err := net.Listen("tcp", "127.0.0.7:0")
+	require.NoError(t, err)
+	addr := lnB.Addr().String()
+	lnB.Close()
+	e := start(t, addr)
+	conn, err := e.GetConnection(context.Background(), ln.Addr().String())
+	require.NoError(t, err)
+	require.NoError(t, conn.SendMessageBatch(batch(1)))
+	select {
+	case ip := <-src:
+		assert.Equal(t, "127.0.0.7", ip)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection")
+	}
 }
