@@ -45,6 +45,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,9 @@ type Coord struct {
 	noop    *client.Session
 	watches *watchRegistry
 	unlog   func()
+
+	logStats logdb.Stats     // how the Raft log's reads were served
+	peers    transport.Peers // what the Raft transport heard from whom
 
 	mu       sync.Mutex
 	closed   bool
@@ -142,11 +146,12 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 		Expert: config.ExpertConfig{
 			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
 			LogDB:  logDBConfig(),
-			// The Raft log, without fsyncs of commit-only updates.
-			LogDBFactory: logdb.Factory{},
+			// The Raft log, without fsyncs of commit-only updates, with
+			// its recent entries in memory.
+			LogDBFactory: logdb.Factory{Stats: &c.logStats},
 		},
 	}
-	nhc.Expert.TransportFactory = transport.Factory{}
+	nhc.Expert.TransportFactory = transport.Factory{Peers: &c.peers}
 	if opts.transport != nil {
 		nhc.Expert.TransportFactory = opts.transport
 	}
@@ -192,8 +197,9 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 	c.quorumAt.Store(time.Now().UnixNano())
 	def, err := c.NewSession(ctx)
 	if err != nil {
+		why := c.unreachable()
 		c.shutdown()
-		return nil, fmt.Errorf("coord: opening the default session: %w", err)
+		return nil, fmt.Errorf("coord: opening the default session: %w (%s)", err, why)
 	}
 	c.def = def
 	c.wg.Add(2)
@@ -286,10 +292,48 @@ func (c *Coord) waitLeader(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("coord: member %d found no leader: %w", c.opts.ID, ctx.Err())
+			return fmt.Errorf("coord: member %d found no leader: %w (%s)", c.opts.ID, ctx.Err(), c.unreachable())
 		case <-t.C:
 		}
 	}
+}
+
+// unreachable describes, for the error of a member that cannot find or
+// reach a quorum, the members it knows of, which of them it has heard from,
+// and the leader it knows.
+func (c *Coord) unreachable() string {
+	known := make(map[uint64]string)
+	for id, a := range c.opts.Members {
+		known[id] = a
+	}
+	if info := c.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true}); info != nil {
+		for _, sh := range info.ShardInfoList {
+			if sh.ShardID == treeShard && len(sh.Replicas) > 0 {
+				known = sh.Replicas
+			}
+		}
+	}
+	var addrs []string
+	for id, a := range known {
+		if id != c.opts.ID {
+			addrs = append(addrs, a)
+		}
+	}
+	var b strings.Builder
+	if len(addrs) == 0 {
+		b.WriteString("no other member known")
+	} else if c.opts.transport != nil {
+		fmt.Fprintf(&b, "members %v", addrs)
+	} else {
+		b.WriteString("peers: ")
+		b.WriteString(c.peers.Report(addrs, time.Now()))
+	}
+	if id, ok := c.Leader(); ok {
+		fmt.Fprintf(&b, "; leader %d; applied index %d", id, c.fsm.lastZxid.Load())
+	} else {
+		b.WriteString("; no leader known")
+	}
+	return b.String()
 }
 
 // ID returns this member's replica id.
