@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -37,8 +39,17 @@ func main() {
 		tick       = flag.Duration("tick", zkserver.DefaultTickTime, "ZooKeeper tickTime (session timeouts: 2 to 20 ticks)")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile here until the member stops")
 		logLevel   = flag.String("log", "warn", "log level: debug, info, warn, error")
+		debugAddr  = flag.String("debug", "", "serve net/http/pprof on this address (goroutine dumps of a stuck member)")
 	)
 	flag.Parse()
+	if *debugAddr != "" {
+		ln, err := net.Listen("tcp", *debugAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "coordmember: -debug:", err)
+			os.Exit(1)
+		}
+		go http.Serve(ln, nil) // the process's lifetime; net/http/pprof registers on the default mux
+	}
 	if err := run(*id, *members, *dir, *zkAddr, *tick, *cpuprofile, *logLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "coordmember:", err)
 		os.Exit(1)
