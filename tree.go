@@ -3,9 +3,9 @@ package coord
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/coordkit/coord/internal/wire"
+	"github.com/coordkit/coord/internal/zkpath"
 )
 
 // Stat is a znode's metadata, with ZooKeeper's fields and meanings. Zxids are
@@ -137,45 +137,13 @@ func statFromWire(w *wire.Stat) *Stat {
 	return &s
 }
 
-// validatePath applies ZooKeeper's path rules: absolute, no trailing slash
-// (except the root), no empty, "." or ".." segment, no NUL or control
-// characters. A sequential create may end in a slash since the counter
-// completes the name.
+// validatePath applies ZooKeeper's path rules (internal/zkpath). A
+// sequential create may end in a slash since the counter completes the name.
 func validatePath(path string, sequential bool) error {
 	if sequential {
-		path += "1"
+		return zkpath.ValidateSequential(path)
 	}
-	switch {
-	case path == "":
-		return fmt.Errorf("path is empty")
-	case path[0] != '/':
-		return fmt.Errorf("path must start with /")
-	case path == "/":
-		return nil
-	case path[len(path)-1] == '/':
-		return fmt.Errorf("path must not end with /")
-	case !utf8.ValidString(path):
-		return fmt.Errorf("path is not valid UTF-8")
-	}
-	for i, r := range path {
-		switch {
-		case r == 0:
-			return fmt.Errorf("NUL character at %d", i)
-		case r > 0 && r < 0x20, r >= 0x7f && r <= 0x9f, r >= 0xd800 && r <= 0xf8ff, r >= 0xfff0:
-			// ZooKeeper checks UTF-16 code units: characters beyond the
-			// Basic Multilingual Plane are surrogate pairs, which it refuses.
-			return fmt.Errorf("invalid character %U at %d", r, i)
-		}
-	}
-	for seg := range strings.SplitSeq(path[1:], "/") {
-		switch seg {
-		case "":
-			return fmt.Errorf("empty node name")
-		case ".", "..":
-			return fmt.Errorf("relative path segment %q", seg)
-		}
-	}
-	return nil
+	return zkpath.Validate(path)
 }
 
 // systemNode reports whether path is one of the nodes every ensemble has

@@ -2,49 +2,17 @@ package zkserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/coordkit/coord/internal/jute"
+	"github.com/coordkit/coord/internal/zkpath"
 )
 
-// validPath applies ZooKeeper's PathUtils.validatePath. coord applies the
-// same rules; the server needs them to pick the error code ZooKeeper gives
-// for an invalid path, which depends on the operation.
-func validPath(p string) error {
-	switch {
-	case p == "":
-		return errors.New("path length must be > 0")
-	case p[0] != '/':
-		return errors.New("path must start with / character")
-	case p == "/":
-		return nil
-	case p[len(p)-1] == '/':
-		return errors.New("path must not end with / character")
-	}
-	for _, seg := range strings.Split(p[1:], "/") {
-		switch seg {
-		case "":
-			return errors.New("empty node name specified")
-		case ".", "..":
-			return errors.New("relative paths not allowed")
-		}
-	}
-	for i, r := range p {
-		switch {
-		case r == 0:
-			return fmt.Errorf("null character not allowed @%d", i)
-		case r == utf8.RuneError, r > 0 && r <= 0x1f, r >= 0x7f && r <= 0x9f,
-			r >= 0xd800 && r <= 0xf8ff, r >= 0xfff0:
-			// Java strings hold UTF-16: characters beyond the BMP are
-			// surrogates, which ZooKeeper refuses.
-			return fmt.Errorf("invalid character @%d", i)
-		}
-	}
-	return nil
-}
+// validPath applies ZooKeeper's path rules. The server needs them to pick
+// the error code ZooKeeper gives for an invalid path, which depends on the
+// operation.
+func validPath(p string) error { return zkpath.Validate(p) }
 
 // readPath resolves a read's path as ZooKeeper's node lookup does: the root
 // is also known as "" (ZooKeeper keys it so), and an invalid path names no
