@@ -27,17 +27,17 @@ func BenchmarkFSMApplySet(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	apply(&wire.Command{Kind: wire.KindCreateSession, Member: 1, Timeout: 10000})
+	apply(&wire.Command{Kind: wire.KindCreateSession, Incarnation: 1, Timeout: 10000})
 	sid := int64(1)
 	open := []wire.ACL{{Perms: 31, Scheme: "world", ID: "anyone"}}
-	apply(&wire.Command{Kind: wire.KindCreate, Session: sid, Member: 1, Ops: []wire.Op{{Kind: wire.KindCreate, Path: "/x", ACL: open}}})
+	apply(&wire.Command{Kind: wire.KindCreate, Session: sid, Incarnation: 1, Ops: []wire.Op{{Kind: wire.KindCreate, Path: "/x", ACL: open}}})
 	data := make([]byte, 64)
 	b.ResetTimer()
 	const batch = 8
 	for i := 0; i < b.N; i += batch {
 		cmds := make([]*wire.Command, batch)
 		for j := range cmds {
-			cmds[j] = &wire.Command{Kind: wire.KindSetData, Time: time.Now().UnixMilli(), Session: sid, Member: 1,
+			cmds[j] = &wire.Command{Kind: wire.KindSetData, Time: time.Now().UnixMilli(), Session: sid, Incarnation: 1,
 				Ops: []wire.Op{{Kind: wire.KindSetData, Path: "/x", Data: data, Version: -1}}}
 		}
 		apply(cmds...)

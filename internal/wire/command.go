@@ -17,12 +17,12 @@ const (
 	KindSetACL         Kind = 4  // Op: replace a znode's ACL
 	KindCheck          Kind = 5  // Op: check a znode's version
 	KindMulti          Kind = 6  // Command: Ops applied all or none
-	KindCreateSession  Kind = 7  // Command: open a session owned by Member
+	KindCreateSession  Kind = 7  // Command: open a session hosted by Incarnation
 	KindCloseSessions  Kind = 8  // Command: the owner closes Sessions
 	KindExpireSessions Kind = 9  // Command: the leader expires Sessions
-	KindHeartbeat      Kind = 10 // Command: Member renews every session it hosts
-	KindAttachSession  Kind = 11 // Command: Session moves to Member (and is live)
-	KindDetachSession  Kind = 12 // Command: Session's client went away from Member, its owner
+	KindHeartbeat      Kind = 10 // Command: Incarnation renews every session it hosts
+	KindAttachSession  Kind = 11 // Command: Session moves to Incarnation (and is live)
+	KindDetachSession  Kind = 12 // Command: Session's client went away from Incarnation, its host
 	KindAddAuth        Kind = 13 // Command: Session gains Auth
 	KindReap           Kind = 14 // Command: the leader removes expired containers and TTL nodes
 )
@@ -102,7 +102,7 @@ type Command struct {
 	Session int64 // issuing session; 0 for member-level commands
 
 	// ReqID, when not 0, makes the command idempotent: the state machine
-	// applies a command with a given (Member, ReqID) once and answers a
+	// applies a command with a given (Incarnation, ReqID) once and answers a
 	// retry with the first result. Ack tells it that the proposer has every
 	// result below that id, so it can forget them.
 	ReqID uint64
@@ -110,12 +110,15 @@ type Command struct {
 
 	Ops []Op // tree commands: exactly one for an op kind, any number for KindMulti
 
-	Member   uint64       // the proposing member's host id
-	Timeout  int32        // CreateSession: negotiated timeout in ms
-	Password []byte       // CreateSession: secret a client shows to reattach
-	Sessions []SessionRef // CloseSessions, ExpireSessions
-	Auth     []AuthID     // AddAuth: the identity added; CreateSession: initial identities
-	Paths    []string     // Reap
+	// Incarnation is the proposing member process: a random id each
+	// process that opens a member draws, distinct from the member's
+	// replica id, which survives restarts. Sessions belong to it.
+	Incarnation uint64
+	Timeout     int32        // CreateSession: negotiated timeout in ms
+	Password    []byte       // CreateSession: secret a client shows to reattach
+	Sessions    []SessionRef // CloseSessions, ExpireSessions
+	Auth        []AuthID     // AddAuth: the identity added; CreateSession: initial identities
+	Paths       []string     // Reap
 }
 
 // AppendCommand appends the encoding of c to b.
@@ -125,7 +128,7 @@ func AppendCommand(b []byte, c *Command) []byte {
 	e.byte(byte(c.Kind))
 	e.varint(c.Time)
 	e.varint(c.Session)
-	e.uvarint(c.Member)
+	e.uvarint(c.Incarnation)
 	e.uvarint(c.ReqID)
 	e.uvarint(c.Ack)
 	switch {
@@ -233,7 +236,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 	c := &Command{Kind: Kind(d.byte())}
 	c.Time = d.varint()
 	c.Session = d.varint()
-	c.Member = d.uvarint()
+	c.Incarnation = d.uvarint()
 	c.ReqID = d.uvarint()
 	c.Ack = d.uvarint()
 	switch {

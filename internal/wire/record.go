@@ -104,13 +104,13 @@ func DecodeNode(b []byte) (*Node, error) {
 // command that renewed it on its own (create, attach, detach); while it is
 // attached, its owner's heartbeats renew it too.
 type Session struct {
-	ID         int64
-	Timeout    int32 // ms
-	Owner      uint64
-	Password   []byte
-	Auth       []AuthID
-	Detached   bool
-	RenewIndex uint64
+	ID          int64
+	Timeout     int32  // ms
+	Incarnation uint64 // the member process that hosts and renews it
+	Password    []byte
+	Auth        []AuthID
+	Detached    bool
+	RenewIndex  uint64
 }
 
 // AppendSession appends the encoding of s to b.
@@ -119,7 +119,7 @@ func AppendSession(b []byte, s *Session) []byte {
 	e.byte(SessionVersion)
 	e.varint(s.ID)
 	e.varint(int64(s.Timeout))
-	e.uvarint(s.Owner)
+	e.uvarint(s.Incarnation)
 	e.bytes(s.Password)
 	encodeAuth(&e, s.Auth)
 	e.bool(s.Detached)
@@ -133,7 +133,7 @@ func DecodeSession(b []byte) (*Session, error) {
 	d.version("session", SessionVersion)
 	s := &Session{ID: d.varint()}
 	s.Timeout = d.int32()
-	s.Owner = d.uvarint()
+	s.Incarnation = d.uvarint()
 	s.Password = d.bytes()
 	s.Auth = decodeAuth(&d)
 	s.Detached = d.bool()

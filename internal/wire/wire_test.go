@@ -40,21 +40,21 @@ func sampleCommands() []*Command {
 	var cmds []*Command
 	for i, op := range sampleOps() {
 		cmds = append(cmds, &Command{Kind: op.Kind, Time: 1700000000000 + int64(i), Session: int64(i) - 3,
-			Member: uint64(i) * 1000, ReqID: uint64(i), Ack: uint64(i) / 2, Ops: []Op{op}})
+			Incarnation: uint64(i) * 1000, ReqID: uint64(i), Ack: uint64(i) / 2, Ops: []Op{op}})
 	}
 	return append(cmds,
-		&Command{Kind: KindMulti, Time: 1, Session: 77, Member: 2, ReqID: math.MaxUint64, Ack: math.MaxUint64 - 1, Ops: sampleOps()},
-		&Command{Kind: KindMulti, Time: -1, Session: 0, Member: 0, Ops: []Op{}},
-		&Command{Kind: KindCreateSession, Time: 5, Member: 3, Timeout: 10000, Password: []byte("0123456789abcdef"),
+		&Command{Kind: KindMulti, Time: 1, Session: 77, Incarnation: 2, ReqID: math.MaxUint64, Ack: math.MaxUint64 - 1, Ops: sampleOps()},
+		&Command{Kind: KindMulti, Time: -1, Session: 0, Incarnation: 0, Ops: []Op{}},
+		&Command{Kind: KindCreateSession, Time: 5, Incarnation: 3, Timeout: 10000, Password: []byte("0123456789abcdef"),
 			Auth: []AuthID{{Scheme: "ip", ID: "127.0.0.1"}, {Scheme: "digest", ID: "bob:x"}}},
-		&Command{Kind: KindCreateSession, Time: 5, Member: math.MaxUint64, Timeout: math.MinInt32, Password: []byte{}},
-		&Command{Kind: KindCloseSessions, Time: 9, Member: 4, ReqID: 12, Ack: 11,
+		&Command{Kind: KindCreateSession, Time: 5, Incarnation: math.MaxUint64, Timeout: math.MinInt32, Password: []byte{}},
+		&Command{Kind: KindCloseSessions, Time: 9, Incarnation: 4, ReqID: 12, Ack: 11,
 			Sessions: []SessionRef{{ID: 1, RenewIndex: 2}, {ID: math.MinInt64, RenewIndex: math.MaxUint64}}},
 		&Command{Kind: KindCloseSessions, Time: 9, Sessions: []SessionRef{}},
 		&Command{Kind: KindExpireSessions, Time: 10, Session: 0, Sessions: []SessionRef{{ID: 12345, RenewIndex: 99}}},
-		&Command{Kind: KindHeartbeat, Time: 11, Member: 7},
-		&Command{Kind: KindAttachSession, Time: 12, Session: 99, Member: 8},
-		&Command{Kind: KindDetachSession, Time: 13, Session: 99, Member: 9},
+		&Command{Kind: KindHeartbeat, Time: 11, Incarnation: 7},
+		&Command{Kind: KindAttachSession, Time: 12, Session: 99, Incarnation: 8},
+		&Command{Kind: KindDetachSession, Time: 13, Session: 99, Incarnation: 9},
 		&Command{Kind: KindAddAuth, Time: 14, Session: 99, Auth: []AuthID{{Scheme: "digest", ID: "alice:abc="}}},
 		&Command{Kind: KindAddAuth, Time: 14, Session: 99},
 		&Command{Kind: KindReap, Time: math.MaxInt64, Paths: []string{"/c1", "/ttl/x", ""}},
@@ -77,9 +77,9 @@ func sampleNodes() []*Node {
 func sampleSessions() []*Session {
 	return []*Session{
 		{Password: []byte{}},
-		{ID: 0x0100_0015_e7b7_0001, Timeout: 30000, Owner: 3, Password: []byte("sixteen bytes!!!"),
+		{ID: 0x0100_0015_e7b7_0001, Timeout: 30000, Incarnation: 3, Password: []byte("sixteen bytes!!!"),
 			Auth: []AuthID{{Scheme: "ip", ID: "::1"}, {Scheme: "digest", ID: "u:p"}}, Detached: true, RenewIndex: 1 << 40},
-		{ID: -1, Timeout: math.MinInt32, Owner: math.MaxUint64, Password: []byte{0}, RenewIndex: math.MaxUint64},
+		{ID: -1, Timeout: math.MinInt32, Incarnation: math.MaxUint64, Password: []byte{0}, RenewIndex: math.MaxUint64},
 	}
 }
 
@@ -128,11 +128,11 @@ func TestCommandOpKindWithoutExactlyOneOp(t *testing.T) {
 }
 
 func TestCommandIgnoresFieldsOfOtherKinds(t *testing.T) {
-	c := &Command{Kind: KindHeartbeat, Time: 3, Session: 4, Member: 5, ReqID: 7, Ack: 8, Timeout: 6, Password: []byte("p"),
+	c := &Command{Kind: KindHeartbeat, Time: 3, Session: 4, Incarnation: 5, ReqID: 7, Ack: 8, Timeout: 6, Password: []byte("p"),
 		Sessions: []SessionRef{{ID: 1}}, Auth: []AuthID{{Scheme: "x"}}, Paths: []string{"/p"}, Ops: sampleOps()}
 	got, err := DecodeCommand(AppendCommand(nil, c))
 	require.NoError(t, err)
-	require.Equal(t, &Command{Kind: KindHeartbeat, Time: 3, Session: 4, Member: 5, ReqID: 7, Ack: 8}, got)
+	require.Equal(t, &Command{Kind: KindHeartbeat, Time: 3, Session: 4, Incarnation: 5, ReqID: 7, Ack: 8}, got)
 }
 
 func TestNodeRoundTrip(t *testing.T) {
@@ -349,7 +349,7 @@ func TestKindString(t *testing.T) {
 // The log format is persistent: pin one encoding byte for byte so that an
 // accidental format change fails here.
 func TestCommandEncodingIsStable(t *testing.T) {
-	c := &Command{Kind: KindCreate, Time: 1, Session: -1, Member: 2, ReqID: 5, Ack: 3, Ops: []Op{{
+	c := &Command{Kind: KindCreate, Time: 1, Session: -1, Incarnation: 2, ReqID: 5, Ack: 3, Ops: []Op{{
 		Kind: KindCreate, Path: "/a", Data: []byte("x"), ACL: []ACL{{Perms: 31, Scheme: "w", ID: "a"}}, Mode: 4, TTL: 3}}}
 	// version, kind, time, session, member, reqID, ack, path, data, ACL, mode, TTL
 	want := []byte{1, 1, 2, 1, 2, 5, 3, 2, '/', 'a', 1, 'x', 1, 62, 1, 'w', 1, 'a', 4, 6}
