@@ -139,9 +139,7 @@ func (tc *testCluster) crash(id uint64) {
 	delete(tc.m, id)
 	tc.mu.Unlock()
 	if c != nil {
-		c.mu.Lock()
-		c.closed = true
-		c.mu.Unlock()
+		c.host.close()
 		c.shutdown()
 	}
 }
@@ -204,8 +202,10 @@ func (tc *testCluster) follower() uint64 {
 	return 0
 }
 
+// ctxT bounds a test's calls; generous, since -race and the invariants
+// tag slow everything down.
 func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }

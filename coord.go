@@ -51,9 +51,7 @@ import (
 	"time"
 
 	"github.com/lni/dragonboat/v4"
-	"github.com/lni/dragonboat/v4/client"
 	"github.com/lni/dragonboat/v4/config"
-	"github.com/lni/dragonboat/v4/raftio"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
 	"github.com/coordkit/coord/internal/logdb"
@@ -68,34 +66,36 @@ import (
 const treeShard = 1
 
 // Coord is a running member of an ensemble.
+//
+// Inside, a member is: the state machine (fsm.go, apply.go, view.go, with
+// its key schema in schema.go), which only Raft drives; the proposer
+// (propose.go), the exactly-once client every write goes through; the
+// session host (host.go), which owns the Session values of this process
+// and observes what the state machine applies; the watch registry
+// (watch.go); and the upkeep loops (upkeep.go).
 type Coord struct {
-	opts    Options
-	log     *slog.Logger
-	hostID  uint64 // this process's incarnation of the member; owns its sessions
-	nh      *dragonboat.NodeHost
-	fsm     *fsm
-	noop    *client.Session
-	watches *watchRegistry
-	unlog   func()
+	opts Options
+	log  *slog.Logger
+	// incarnation is this process's instance of the member: a random id
+	// drawn by Open, distinct from the replica id opts.ID, which survives
+	// restarts. The sessions a member hosts belong to its incarnation.
+	incarnation uint64
+	nh          *dragonboat.NodeHost
+	fsm         *fsm
+	proposer    *proposer
+	host        *sessionHost
+	watches     *watchRegistry
+	unlog       func()
 
 	logStats logdb.Stats     // how the Raft log's reads were served
 	peers    transport.Peers // what the Raft transport heard from whom
 
-	mu       sync.Mutex
-	closed   bool
-	sessions map[int64]*Session // sessions this member hosts
-	def      *Session
+	def      *Session     // the default session, opened by Open
+	quorumAt atomic.Int64 // unix ns of the last heartbeat this member saw committed
 
-	reqs requestIDs
-
-	leaderID     atomic.Uint64
-	leaderMu     sync.Mutex
-	leaderChange chan struct{} // closed and replaced when the leader changes
-	quorumAt     atomic.Int64  // unix ns of the last heartbeat this member saw committed
-	suspended    atomic.Bool
-
-	stop chan struct{}
-	wg   sync.WaitGroup
+	closeOnce sync.Once
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // dataDirMark records which member and ensemble a DataDir belongs to.
@@ -120,63 +120,29 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(discardHandler{})
+		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Coord{
-		opts:         opts,
-		log:          log.With("member", opts.ID),
-		hostID:       randomUint64(),
-		sessions:     make(map[int64]*Session),
-		stop:         make(chan struct{}),
-		leaderChange: make(chan struct{}),
+		opts:        opts,
+		log:         log.With("member", opts.ID),
+		incarnation: randomUint64(),
+		watches:     newWatchRegistry(),
+		stop:        make(chan struct{}),
 	}
-	c.watches = newWatchRegistry(c)
+	c.host = newSessionHost(c.watches)
 	c.unlog = raftlog.Attach(opts.Logger)
 	c.fsm = newFSM(filepath.Join(opts.DataDir, "tree"), store.Options{
 		CacheSize: opts.CacheSize, Logger: opts.Logger,
-	}, c.watches)
+	}, c.host)
+	leader := newLeaderWatch()
 
-	nhc := config.NodeHostConfig{
-		DeploymentID:      deploymentID(opts.Ensemble),
-		NodeHostDir:       filepath.Join(opts.DataDir, "raft"),
-		RTTMillisecond:    uint64(max(1, opts.TickInterval.Milliseconds())),
-		RaftAddress:       opts.Addr,
-		ListenAddress:     opts.ListenAddr,
-		RaftEventListener: leaderListener{c},
-		Expert: config.ExpertConfig{
-			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
-			LogDB:  logDBConfig(),
-			// The Raft log, without fsyncs of commit-only updates, with
-			// its recent entries in memory.
-			LogDBFactory: logdb.Factory{Stats: &c.logStats},
-		},
-	}
-	nhc.Expert.TransportFactory = transport.Factory{Peers: &c.peers}
-	if opts.transport != nil {
-		nhc.Expert.TransportFactory = opts.transport
-	}
-	if opts.TLS.enabled() {
-		nhc.MutualTLS = true
-		nhc.CAFile, nhc.CertFile, nhc.KeyFile = opts.TLS.CAFile, opts.TLS.CertFile, opts.TLS.KeyFile
-	}
-	nh, err := dragonboat.NewNodeHost(nhc)
+	nh, err := dragonboat.NewNodeHost(c.nodeHostConfig(leader))
 	if err != nil {
 		c.unlog()
 		return nil, fmt.Errorf("coord: starting member %d: %w", opts.ID, err)
 	}
 	c.nh = nh
-	rc := config.Config{
-		ReplicaID:          opts.ID,
-		ShardID:            treeShard,
-		CheckQuorum:        true,
-		PreVote:            true,
-		ElectionRTT:        uint64(opts.ElectionTicks),
-		HeartbeatRTT:       uint64(opts.HeartbeatTicks),
-		SnapshotEntries:    opts.SnapshotEntries,
-		CompactionOverhead: opts.CompactionOverhead,
-		IsNonVoting:        opts.Observer,
-		WaitReady:          false,
-	}
+	rc := replicaConfig(opts)
 	initial := make(map[uint64]dragonboat.Target)
 	if !opts.Join {
 		for id, addr := range opts.Members {
@@ -189,7 +155,11 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 		c.unlog()
 		return nil, fmt.Errorf("coord: starting member %d: %w", opts.ID, err)
 	}
-	c.noop = nh.GetNoOPSession(treeShard)
+	c.proposer = &proposer{
+		nh: nh, noop: nh.GetNoOPSession(treeShard), incarnation: c.incarnation,
+		tick: opts.TickInterval, election: opts.TickInterval * time.Duration(opts.ElectionTicks),
+		timeout: opts.RequestTimeout, stop: c.stop, leader: leader,
+	}
 	if err := c.waitLeader(ctx); err != nil {
 		c.shutdown()
 		return nil, err
@@ -205,8 +175,56 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 	c.wg.Add(2)
 	go c.heartbeatLoop()
 	go c.leaderLoop()
-	c.log.Debug("member started", "addr", opts.Addr, "leader", c.leaderID.Load())
+	c.log.Debug("member started", "addr", opts.Addr, "leader", leader.id.Load())
 	return c, nil
+}
+
+// nodeHostConfig is the Dragonboat NodeHost of the member: coord's Raft
+// log store and transport, one worker of each kind for the one shard.
+func (c *Coord) nodeHostConfig(leader *leaderWatch) config.NodeHostConfig {
+	opts := c.opts
+	nhc := config.NodeHostConfig{
+		DeploymentID:      deploymentID(opts.Ensemble),
+		NodeHostDir:       filepath.Join(opts.DataDir, "raft"),
+		RTTMillisecond:    uint64(max(1, opts.TickInterval.Milliseconds())),
+		RaftAddress:       opts.Addr,
+		ListenAddress:     opts.ListenAddr,
+		RaftEventListener: leader,
+		Expert: config.ExpertConfig{
+			Engine: config.EngineConfig{ExecShards: 1, CommitShards: 1, ApplyShards: 1, SnapshotShards: 1, CloseShards: 1},
+			LogDB:  logDBConfig(),
+			// The Raft log, without fsyncs of commit-only updates, with
+			// its recent entries in memory.
+			LogDBFactory:     logdb.Factory{Stats: &c.logStats},
+			TransportFactory: transport.Factory{Peers: &c.peers},
+		},
+	}
+	if opts.transport != nil {
+		nhc.Expert.TransportFactory = opts.transport
+	}
+	if opts.TLS.enabled() {
+		nhc.MutualTLS = true
+		nhc.CAFile, nhc.CertFile, nhc.KeyFile = opts.TLS.CAFile, opts.TLS.CertFile, opts.TLS.KeyFile
+	}
+	return nhc
+}
+
+// replicaConfig is the Raft configuration of the tree shard's replica.
+// PreVote and CheckQuorum keep a member that was cut off or paused from
+// deposing a working leader when it comes back.
+func replicaConfig(opts Options) config.Config {
+	return config.Config{
+		ReplicaID:          opts.ID,
+		ShardID:            treeShard,
+		CheckQuorum:        true,
+		PreVote:            true,
+		ElectionRTT:        uint64(opts.ElectionTicks),
+		HeartbeatRTT:       uint64(opts.HeartbeatTicks),
+		SnapshotEntries:    opts.SnapshotEntries,
+		CompactionOverhead: opts.CompactionOverhead,
+		IsNonVoting:        opts.Observer,
+		WaitReady:          false,
+	}
 }
 
 // claimDataDir creates DataDir or checks that it belongs to this member of
@@ -262,27 +280,6 @@ func logDBConfig() config.LogDBConfig {
 	return c
 }
 
-type leaderListener struct{ c *Coord }
-
-func (l leaderListener) LeaderUpdated(info raftio.LeaderInfo) {
-	if info.ShardID != treeShard {
-		return
-	}
-	c := l.c
-	c.leaderID.Store(info.LeaderID)
-	c.leaderMu.Lock()
-	close(c.leaderChange)
-	c.leaderChange = make(chan struct{})
-	c.leaderMu.Unlock()
-}
-
-// leaderChanged returns a channel that is closed at the next leader change.
-func (c *Coord) leaderChanged() <-chan struct{} {
-	c.leaderMu.Lock()
-	defer c.leaderMu.Unlock()
-	return c.leaderChange
-}
-
 func (c *Coord) waitLeader(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
@@ -329,7 +326,7 @@ func (c *Coord) unreachable() string {
 		b.WriteString(c.peers.Report(addrs, time.Now()))
 	}
 	if id, ok := c.Leader(); ok {
-		fmt.Fprintf(&b, "; leader %d; applied index %d", id, c.fsm.lastZxid.Load())
+		fmt.Fprintf(&b, "; leader %d; applied index %d", id, c.fsm.lastApplied())
 	} else {
 		b.WriteString("; no leader known")
 	}
@@ -352,199 +349,6 @@ func (c *Coord) Leader() (id uint64, ok bool) {
 	return id, true
 }
 
-// withDeadline gives ctx the default request deadline if it has none;
-// Dragonboat's calls need one.
-func (c *Coord) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, c.opts.RequestTimeout)
-}
-
-// errAttemptTimedOut marks an attempt of an idempotent request that may
-// have been lost; sending it again is safe.
-var errAttemptTimedOut = errors.New("coord: attempt timed out")
-
-// retryable reports whether an attempt may be repeated: Dragonboat dropped
-// the request before it reached the log, or an idempotent proposal timed out.
-func retryable(err error) bool {
-	return errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrSystemBusy) ||
-		errors.Is(err, errAttemptTimedOut)
-}
-
-// retry runs fn until it succeeds, fails for good, or ctx ends.
-func (c *Coord) retry(ctx context.Context, fn func(context.Context) error) error {
-	ctx, cancel := c.withDeadline(ctx)
-	defer cancel()
-	backoff := time.Millisecond
-	for {
-		err := fn(ctx)
-		if err == nil || !retryable(err) {
-			return c.mapRaftErr(ctx, err)
-		}
-		select {
-		case <-ctx.Done():
-			return c.mapRaftErr(ctx, err)
-		case <-c.stop:
-			return ErrClosed
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 50*time.Millisecond)
-	}
-}
-
-func (c *Coord) mapRaftErr(ctx context.Context, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, dragonboat.ErrClosed), errors.Is(err, dragonboat.ErrShardClosed):
-		return ErrClosed
-	case ctx.Err() != nil:
-		return fmt.Errorf("%w: %w", ErrNoQuorum, ctx.Err())
-	case errors.Is(err, dragonboat.ErrTimeout), errors.Is(err, dragonboat.ErrCanceled):
-		return fmt.Errorf("%w: %w", ErrNoQuorum, context.DeadlineExceeded)
-	case retryable(err):
-		return fmt.Errorf("%w: %v", ErrNoQuorum, err)
-	case errors.Is(err, dragonboat.ErrPayloadTooBig):
-		return fmt.Errorf("%w: request too large for the log", ErrBadArguments)
-	}
-	return err
-}
-
-// requestIDs numbers this member's proposals so that the state machine
-// applies each once however often it is sent, and tracks which are still
-// waiting so the state machine can forget the results of the others.
-type requestIDs struct {
-	mu      sync.Mutex
-	next    uint64
-	waiting map[uint64]struct{}
-}
-
-// begin allocates an id and returns it with the lowest id still waiting.
-func (r *requestIDs) begin() (id, ack uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.waiting == nil {
-		r.waiting = make(map[uint64]struct{})
-	}
-	r.next++
-	id, ack = r.next, r.next
-	for w := range r.waiting {
-		ack = min(ack, w)
-	}
-	r.waiting[id] = struct{}{}
-	return id, ack
-}
-
-// end forgets id, answered or abandoned. An abandoned proposal that commits
-// after a later one has acknowledged past it is not applied.
-func (r *requestIDs) end(id uint64) {
-	r.mu.Lock()
-	delete(r.waiting, id)
-	r.mu.Unlock()
-}
-
-// attemptTimeout is how long one attempt of a proposal waits before it is
-// sent again; Raft may drop a proposal (a leader change, a broken
-// connection) without saying so.
-func (c *Coord) attemptTimeout() time.Duration {
-	return max(time.Second, 5*c.opts.TickInterval*time.Duration(c.opts.ElectionTicks))
-}
-
-// propose commits cmd exactly once and returns the state machine's result.
-// Attempts that time out are retried until ctx ends; a context that ends
-// first leaves the outcome unknown: the write may still apply, once.
-func (c *Coord) propose(ctx context.Context, cmd *wire.Command) (*wire.Result, error) {
-	if cmd.Time == 0 {
-		cmd.Time = time.Now().UnixMilli()
-	}
-	if cmd.Member == 0 {
-		cmd.Member = c.hostID
-	}
-	id, ack := c.reqs.begin()
-	defer c.reqs.end(id)
-	cmd.ReqID, cmd.Ack = id, ack
-	data := wire.AppendCommand(nil, cmd)
-	var out sm.Result
-	err := c.retry(ctx, func(ctx context.Context) error {
-		r, err := c.attempt(ctx, data)
-		out = r
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	res, err := wire.DecodeResult(out.Data)
-	if err != nil {
-		return nil, fmt.Errorf("coord: undecodable result: %w", err)
-	}
-	return res, nil
-}
-
-// attempt proposes data once and waits for its result. It gives up early,
-// with an error that allows a retry, when the attempt may have been lost: it
-// timed out, or the leader changed while it was pending.
-func (c *Coord) attempt(ctx context.Context, data []byte) (sm.Result, error) {
-	return c.await(ctx, func(timeout time.Duration) (*dragonboat.RequestState, error) {
-		return c.nh.Propose(c.noop, data, timeout)
-	})
-}
-
-// await starts a Raft request with start and waits for it, turning the
-// ways a request can be lost into errors that allow a retry.
-func (c *Coord) await(ctx context.Context, start func(time.Duration) (*dragonboat.RequestState, error)) (sm.Result, error) {
-	changed := c.leaderChanged()
-	timeout := c.attemptTimeout()
-	if d, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(d))
-	}
-	if timeout < c.opts.TickInterval {
-		<-ctx.Done() // too little time left to try; Dragonboat refuses it
-		return sm.Result{}, ctx.Err()
-	}
-	rs, err := start(timeout)
-	if errors.Is(err, dragonboat.ErrTimeoutTooSmall) {
-		<-ctx.Done()
-		return sm.Result{}, ctx.Err()
-	}
-	if err != nil {
-		return sm.Result{}, err
-	}
-	select {
-	case r := <-rs.AppliedC():
-		switch {
-		case r.Completed():
-			res := r.GetResult()
-			rs.Release()
-			return res, nil
-		case r.Timeout() && ctx.Err() == nil:
-			return sm.Result{}, errAttemptTimedOut
-		case r.Timeout():
-			return sm.Result{}, ctx.Err()
-		case r.Dropped():
-			return sm.Result{}, dragonboat.ErrShardNotReady
-		case r.Terminated():
-			return sm.Result{}, dragonboat.ErrShardClosed
-		}
-		return sm.Result{}, dragonboat.ErrAborted
-	case <-changed:
-		return sm.Result{}, errAttemptTimedOut
-	case <-ctx.Done():
-		return sm.Result{}, ctx.Err()
-	}
-}
-
-// Sync waits until this member has applied every write committed before the
-// call (a Raft ReadIndex round).
-func (c *Coord) sync(ctx context.Context) error {
-	return c.retry(ctx, func(ctx context.Context) error {
-		_, err := c.await(ctx, func(timeout time.Duration) (*dragonboat.RequestState, error) {
-			return c.nh.ReadIndex(treeShard, timeout)
-		})
-		return err
-	})
-}
-
 // Members returns the voting members, id -> Raft address.
 func (c *Coord) Members(ctx context.Context) (map[uint64]string, error) {
 	m, err := c.membership(ctx)
@@ -565,7 +369,7 @@ func (c *Coord) Observers(ctx context.Context) (map[uint64]string, error) {
 
 func (c *Coord) membership(ctx context.Context) (*dragonboat.Membership, error) {
 	var m *dragonboat.Membership
-	err := c.retry(ctx, func(ctx context.Context) error {
+	err := c.proposer.retry(ctx, func(ctx context.Context) error {
 		var err error
 		m, err = c.nh.SyncGetShardMembership(ctx, treeShard)
 		return err
@@ -578,7 +382,7 @@ func (c *Coord) AddMember(ctx context.Context, id uint64, addr string) error {
 	if err := checkAddMember(id, addr); err != nil {
 		return err
 	}
-	return memberChange(id, c.retry(ctx, func(ctx context.Context) error {
+	return memberChange(id, c.proposer.retry(ctx, func(ctx context.Context) error {
 		return c.nh.SyncRequestAddReplica(ctx, treeShard, id, addr, 0)
 	}))
 }
@@ -598,7 +402,7 @@ func (c *Coord) AddObserver(ctx context.Context, id uint64, addr string) error {
 	if err := checkAddMember(id, addr); err != nil {
 		return err
 	}
-	return memberChange(id, c.retry(ctx, func(ctx context.Context) error {
+	return memberChange(id, c.proposer.retry(ctx, func(ctx context.Context) error {
 		return c.nh.SyncRequestAddNonVoting(ctx, treeShard, id, addr, 0)
 	}))
 }
@@ -619,7 +423,7 @@ func (c *Coord) RemoveMember(ctx context.Context, id uint64) error {
 	if id == 0 {
 		return fmt.Errorf("%w: member id must be > 0", ErrBadArguments)
 	}
-	return memberChange(id, c.retry(ctx, func(ctx context.Context) error {
+	return memberChange(id, c.proposer.retry(ctx, func(ctx context.Context) error {
 		return c.nh.SyncRequestDeleteReplica(ctx, treeShard, id, 0)
 	}))
 }
@@ -627,20 +431,16 @@ func (c *Coord) RemoveMember(ctx context.Context, id uint64) error {
 // Close closes every session this member hosts (their ephemeral nodes go at
 // once) and stops the member. Its data stays in DataDir for a restart.
 func (c *Coord) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if c.host.isClosed() {
 		return nil
 	}
-	c.closed = true
-	var refs []wire.SessionRef
-	for id := range c.sessions {
-		refs = append(refs, wire.SessionRef{ID: id})
-	}
-	c.mu.Unlock()
-	if len(refs) > 0 {
+	if ids := c.host.close(); len(ids) > 0 {
+		refs := make([]wire.SessionRef, len(ids))
+		for i, id := range ids {
+			refs[i] = wire.SessionRef{ID: id}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.propose(ctx, &wire.Command{Kind: wire.KindCloseSessions, Sessions: refs})
+		_, err := c.proposer.propose(ctx, &wire.Command{Kind: wire.KindCloseSessions, Sessions: refs})
 		cancel()
 		if err != nil {
 			c.log.Warn("closing sessions on shutdown failed; they will expire", "err", err)
@@ -650,38 +450,16 @@ func (c *Coord) Close() error {
 	return nil
 }
 
-// shutdown stops the background work and the node host.
+// shutdown stops the background work and the node host, once.
 func (c *Coord) shutdown() {
-	close(c.stop)
-	c.wg.Wait()
-	c.nh.Close()
-	c.mu.Lock()
-	hosted := make([]*Session, 0, len(c.sessions))
-	for _, s := range c.sessions {
-		hosted = append(hosted, s)
-	}
-	c.sessions = map[int64]*Session{}
-	c.closed = true
-	c.mu.Unlock()
-	for _, s := range hosted {
-		s.end(Closed)
-	}
-	c.unlog()
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		c.wg.Wait()
+		c.nh.Close()
+		c.host.endAll()
+		c.unlog()
+	})
 }
-
-func (c *Coord) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
-// discardHandler is a slog handler that drops everything.
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }
 
 // Stats is a snapshot of a member's state, for monitoring.
 type Stats struct {
@@ -702,20 +480,13 @@ type Stats struct {
 func (c *Coord) Stats() Stats {
 	st := Stats{ID: c.opts.ID, Observer: c.opts.Observer}
 	st.Leader, _ = c.Leader()
-	c.fsm.read(func() error {
-		st.LastZxid = c.fsm.lastZxid.Load()
-		st.Znodes = c.fsm.count
-		st.Sessions = len(c.fsm.sessions)
-		st.DiskBytes = c.fsm.db.DiskUsage()
-		c.fsm.db.Scan(prefixEphem, func(_, _ []byte) bool {
-			st.Ephemerals++
-			return true
-		})
+	c.fsm.view(func(v view) error {
+		st.LastZxid = v.appliedIndex()
+		n := v.counts()
+		st.Znodes, st.Ephemerals, st.Sessions, st.DiskBytes = n.znodes, n.ephemerals, n.sessions, n.diskBytes
 		return nil
 	})
-	c.mu.Lock()
-	st.HostedSessions = len(c.sessions)
-	c.mu.Unlock()
+	st.HostedSessions = c.host.count()
 	st.Watches, st.WatchedPaths = c.watches.counts()
 	return st
 }

@@ -72,7 +72,8 @@ func TestLaggingFollowerDoesNotStallLeader(t *testing.T) {
 		// Catch up from the log, not from a snapshot.
 		o.SnapshotEntries = 1 << 20
 	})
-	ctx := ctxT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	lag := tc.follower()
 	tc.crash(lag)
 	leader := tc.get(tc.leader())

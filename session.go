@@ -93,7 +93,7 @@ type Session struct {
 
 	mu    sync.Mutex
 	state SessionState
-	subs  []chan SessionState
+	subs  []stateSub // weak: see statesub.go
 	done  chan struct{}
 }
 
@@ -103,36 +103,27 @@ func (c *Coord) NewSession(ctx context.Context, opts ...SessionOption) (*Session
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if c.isClosed() {
+	if c.host.isClosed() {
 		return nil, ErrClosed
 	}
 	timeout := c.opts.clampTimeout(cfg.timeout)
 	password := make([]byte, 16)
 	rand.Read(password)
-	res, err := c.propose(ctx, &wire.Command{
-		Kind: wire.KindCreateSession, Member: c.hostID,
-		Timeout: int32(timeout.Milliseconds()), Password: password, Auth: cfg.ids,
+	res, err := c.proposer.propose(ctx, &wire.Command{
+		Kind: wire.KindCreateSession, Timeout: int32(timeout.Milliseconds()), Password: password, Auth: cfg.ids,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("coord: new session: %w", err)
 	}
-	return c.host(res.Value, timeout, password, cfg.sink), nil
+	return c.hostSession(res.Value, timeout, password, cfg.sink), nil
 }
 
-// host registers a session as hosted here.
-func (c *Coord) host(id int64, timeout time.Duration, password []byte, sink func(Event)) *Session {
+// hostSession makes the Session value of a session this member now hosts.
+func (c *Coord) hostSession(id int64, timeout time.Duration, password []byte, sink func(Event)) *Session {
 	s := &Session{c: c, id: id, timeout: timeout, password: password, sink: sink, state: Connected, done: make(chan struct{})}
-	if c.suspended.Load() {
-		s.state = Suspended
-	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.host.add(s) {
 		s.end(Closed)
-		return s
 	}
-	c.sessions[id] = s
-	c.mu.Unlock()
 	return s
 }
 
@@ -146,8 +137,8 @@ func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte, op
 		o(&cfg)
 	}
 	var timeout time.Duration
-	lookup := func() error {
-		s := c.fsm.sessions[id]
+	lookup := func(v view) error {
+		s := v.session(id)
 		if s == nil {
 			return ErrSessionExpired
 		}
@@ -157,30 +148,27 @@ func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte, op
 		timeout = time.Duration(s.Timeout) * time.Millisecond
 		return nil
 	}
-	err := c.fsm.read(lookup)
+	err := c.fsm.view(lookup)
 	if errors.Is(err, ErrSessionExpired) {
 		// This member may not have applied the session's creation yet.
-		if err = c.sync(ctx); err == nil {
-			err = c.fsm.read(lookup)
+		if err = c.proposer.sync(ctx); err == nil {
+			err = c.fsm.view(lookup)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("coord: attach session 0x%x: %w", id, err)
 	}
-	res, err := c.propose(ctx, &wire.Command{Kind: wire.KindAttachSession, Session: id, Member: c.hostID})
+	res, err := c.proposer.propose(ctx, &wire.Command{Kind: wire.KindAttachSession, Session: id})
 	if err == nil && res.Code != 0 {
 		err = errorForCode(res.Code)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("coord: attach session 0x%x: %w", id, err)
 	}
-	c.mu.Lock()
-	old := c.sessions[id]
-	c.mu.Unlock()
-	if old != nil && !old.isEnded() {
+	if old := c.host.lookup(id); old != nil && !old.isEnded() {
 		return old, nil
 	}
-	return c.host(id, timeout, bytes.Clone(password), cfg.sink), nil
+	return c.hostSession(id, timeout, bytes.Clone(password), cfg.sink), nil
 }
 
 // ID returns the session id.
@@ -195,7 +183,8 @@ func (s *Session) Password() []byte { return bytes.Clone(s.password) }
 // State returns a channel that receives the session's current state and then
 // every change. After Expired or Closed it is closed. Each call returns a
 // new channel; a slow reader may miss intermediate states but always
-// receives the latest.
+// receives the latest. The session does not keep the channel alive: one
+// its reader drops costs nothing after the next collection.
 func (s *Session) State() <-chan SessionState {
 	return s.subscribe()
 }
@@ -220,7 +209,8 @@ func (s *Session) subscribe() chan SessionState {
 		close(ch)
 		return ch
 	}
-	s.subs = append(s.subs, ch)
+	s.subs, _ = liveSubs(s.subs)
+	s.subs = append(s.subs, newStateSub(ch))
 	return ch
 }
 
@@ -228,8 +218,8 @@ func (s *Session) subscribe() chan SessionState {
 func (s *Session) unsubscribe(ch chan SessionState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, c := range s.subs {
-		if c == ch {
+	for i, sub := range s.subs {
+		if sub.channel() == ch {
 			s.subs = append(s.subs[:i], s.subs[i+1:]...)
 			close(ch)
 			return
@@ -264,7 +254,9 @@ func (s *Session) setState(st SessionState) {
 		return
 	}
 	s.state = st
-	for _, ch := range s.subs {
+	var chans []chan SessionState
+	s.subs, chans = liveSubs(s.subs)
+	for _, ch := range chans {
 		sendLatest(ch, st)
 	}
 }
@@ -277,7 +269,8 @@ func (s *Session) end(st SessionState) {
 		return
 	}
 	s.state = st
-	for _, ch := range s.subs {
+	_, chans := liveSubs(s.subs)
+	for _, ch := range chans {
 		sendLatest(ch, st)
 		close(ch)
 	}
@@ -328,8 +321,8 @@ func (s *Session) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.c.opts.RequestTimeout)
 	defer cancel()
-	_, err := s.c.propose(ctx, &wire.Command{Kind: wire.KindCloseSessions, Sessions: []wire.SessionRef{{ID: s.id}}})
-	s.c.unhost(s.id)
+	_, err := s.c.proposer.propose(ctx, &wire.Command{Kind: wire.KindCloseSessions, Sessions: []wire.SessionRef{{ID: s.id}}})
+	s.c.host.remove(s.id)
 	s.end(Closed)
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("coord: close session 0x%x: %w", s.id, err)
@@ -347,47 +340,13 @@ func (s *Session) Detach(ctx context.Context) error {
 	if err := s.ended(); err != nil {
 		return err
 	}
-	_, err := s.c.propose(ctx, &wire.Command{Kind: wire.KindDetachSession, Session: s.id})
+	_, err := s.c.proposer.propose(ctx, &wire.Command{Kind: wire.KindDetachSession, Session: s.id})
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
-	s.c.unhost(s.id)
+	s.c.host.remove(s.id)
 	s.end(Closed)
 	return err
-}
-
-func (c *Coord) unhost(id int64) {
-	c.mu.Lock()
-	delete(c.sessions, id)
-	c.mu.Unlock()
-}
-
-// sessionEnded is called when an applied entry ended a session.
-func (c *Coord) sessionEnded(id int64, st SessionState) {
-	c.mu.Lock()
-	s := c.sessions[id]
-	delete(c.sessions, id)
-	c.mu.Unlock()
-	if s != nil {
-		s.end(st)
-	}
-}
-
-// sessionsRecovered expires hosted sessions that a snapshot says are gone.
-// The state machine's write lock is held.
-func (c *Coord) sessionsRecovered() {
-	c.mu.Lock()
-	var gone []*Session
-	for id, s := range c.sessions {
-		if _, ok := c.fsm.sessions[id]; !ok {
-			gone = append(gone, s)
-			delete(c.sessions, id)
-		}
-	}
-	c.mu.Unlock()
-	for _, s := range gone {
-		s.end(Expired)
-	}
 }
 
 // ---- writes ----
@@ -399,7 +358,7 @@ func (s *Session) write(ctx context.Context, op, path string, cmd *wire.Command)
 		return nil, pathErr(op, path, err)
 	}
 	cmd.Session = s.id
-	res, err := s.c.propose(ctx, cmd)
+	res, err := s.c.proposer.propose(ctx, cmd)
 	if err != nil {
 		return nil, pathErr(op, path, err)
 	}
@@ -412,8 +371,8 @@ func (s *Session) write(ctx context.Context, op, path string, cmd *wire.Command)
 // identities returns the session's proven identities from the local replica.
 func (s *Session) identities() []wire.AuthID {
 	var ids []wire.AuthID
-	s.c.fsm.read(func() error {
-		if r := s.c.fsm.sessions[s.id]; r != nil {
+	s.c.fsm.view(func(v view) error {
+		if r := v.session(s.id); r != nil {
 			ids = r.Auth
 		}
 		return nil
@@ -540,7 +499,7 @@ func (s *Session) AddAuth(ctx context.Context, scheme string, cred []byte) error
 	if err := s.ended(); err != nil {
 		return fmt.Errorf("coord: addAuth: %w", err)
 	}
-	res, err := s.c.propose(ctx, &wire.Command{Kind: wire.KindAddAuth, Session: s.id, Auth: ids})
+	res, err := s.c.proposer.propose(ctx, &wire.Command{Kind: wire.KindAddAuth, Session: s.id, Auth: ids})
 	if err == nil && res.Code != 0 {
 		err = errorForCode(res.Code)
 	}
@@ -560,14 +519,14 @@ func (s *Session) Sync(ctx context.Context, path string) error {
 	if err := s.ended(); err != nil {
 		return pathErr("sync", path, err)
 	}
-	return pathErr("sync", path, s.c.sync(ctx))
+	return pathErr("sync", path, s.c.proposer.sync(ctx))
 }
 
 // ---- reads ----
 
-// readNode runs fn on the local replica with the node at path and the
-// session's identities, holding the state machine's read lock.
-func (s *Session) readNode(ctx context.Context, op, path string, fn func(n *wire.Node, ids []wire.AuthID) error) error {
+// readNode runs fn on a view of the local replica with the node at path
+// and the session's identities.
+func (s *Session) readNode(ctx context.Context, op, path string, fn func(v view, n *wire.Node, ids []wire.AuthID) error) error {
 	if err := ctx.Err(); err != nil {
 		return pathErr(op, path, err)
 	}
@@ -577,23 +536,23 @@ func (s *Session) readNode(ctx context.Context, op, path string, fn func(n *wire
 	if err := s.ended(); err != nil {
 		return pathErr(op, path, err)
 	}
-	return pathErr(op, path, s.c.fsm.read(func() error {
-		rec := s.c.fsm.sessions[s.id]
+	return pathErr(op, path, s.c.fsm.view(func(v view) error {
+		rec := v.session(s.id)
 		if rec == nil {
 			return ErrSessionExpired
 		}
-		n, err := s.c.fsm.storedNode(path)
+		n, err := v.node(path)
 		if err != nil {
 			return err
 		}
-		return fn(n, rec.Auth)
+		return fn(v, n, rec.Auth)
 	}))
 }
 
 // Exists reports whether a znode exists, with its Stat.
 func (s *Session) Exists(ctx context.Context, path string) (bool, *Stat, error) {
 	var stat *Stat
-	err := s.readNode(ctx, "exists", path, func(n *wire.Node, _ []wire.AuthID) error {
+	err := s.readNode(ctx, "exists", path, func(v view, n *wire.Node, _ []wire.AuthID) error {
 		if n != nil {
 			stat = statOf(n)
 		}
@@ -606,7 +565,7 @@ func (s *Session) Exists(ctx context.Context, path string) (bool, *Stat, error) 
 func (s *Session) Get(ctx context.Context, path string) ([]byte, *Stat, error) {
 	var data []byte
 	var stat *Stat
-	err := s.readNode(ctx, "get", path, func(n *wire.Node, ids []wire.AuthID) error {
+	err := s.readNode(ctx, "get", path, func(v view, n *wire.Node, ids []wire.AuthID) error {
 		if n == nil {
 			return ErrNoNode
 		}
@@ -627,7 +586,7 @@ func (s *Session) Get(ctx context.Context, path string) ([]byte, *Stat, error) {
 func (s *Session) Children(ctx context.Context, path string) ([]string, *Stat, error) {
 	var names []string
 	var stat *Stat
-	err := s.readNode(ctx, "children", path, func(n *wire.Node, ids []wire.AuthID) error {
+	err := s.readNode(ctx, "children", path, func(v view, n *wire.Node, ids []wire.AuthID) error {
 		if n == nil {
 			return ErrNoNode
 		}
@@ -636,7 +595,7 @@ func (s *Session) Children(ctx context.Context, path string) ([]string, *Stat, e
 		}
 		stat = statOf(n)
 		var err error
-		names, err = s.c.fsm.children(path, int(n.NumChildren))
+		names, err = v.children(path, int(n.NumChildren))
 		return err
 	})
 	if err != nil {
@@ -651,7 +610,7 @@ func (s *Session) Children(ctx context.Context, path string) ([]string, *Stat, e
 func (s *Session) GetACL(ctx context.Context, path string) ([]ACL, *Stat, error) {
 	var acl []ACL
 	var stat *Stat
-	err := s.readNode(ctx, "getACL", path, func(n *wire.Node, ids []wire.AuthID) error {
+	err := s.readNode(ctx, "getACL", path, func(v view, n *wire.Node, ids []wire.AuthID) error {
 		if n == nil {
 			return ErrNoNode
 		}
@@ -677,8 +636,9 @@ func (s *Session) GetACL(ctx context.Context, path string) ([]ACL, *Stat, error)
 
 // ---- watches ----
 
-func (s *Session) oneShot(kind watchKind, path string, n *wire.Node) <-chan Event {
-	w := &watch{kind: kind, path: path, session: s.id, zxid: int64(s.c.fsm.applied), existed: n != nil, sink: s.sink}
+// oneShot registers a one-shot watch set by a read of v.
+func (s *Session) oneShot(v view, kind watchKind, path string, n *wire.Node) <-chan Event {
+	w := &watch{kind: kind, path: path, session: s.id, zxid: v.appliedIndex(), existed: n != nil, sink: s.sink}
 	if s.sink == nil {
 		w.ch = make(chan Event, 1)
 	}
@@ -694,11 +654,11 @@ func (s *Session) oneShot(kind watchKind, path string, n *wire.Node) <-chan Even
 func (s *Session) ExistsW(ctx context.Context, path string) (bool, *Stat, <-chan Event, error) {
 	var stat *Stat
 	var ch <-chan Event
-	err := s.readNode(ctx, "exists", path, func(n *wire.Node, _ []wire.AuthID) error {
+	err := s.readNode(ctx, "exists", path, func(v view, n *wire.Node, _ []wire.AuthID) error {
 		if n != nil {
 			stat = statOf(n)
 		}
-		ch = s.oneShot(watchData, path, n)
+		ch = s.oneShot(v, watchData, path, n)
 		return nil
 	})
 	if err != nil {
@@ -713,7 +673,7 @@ func (s *Session) GetW(ctx context.Context, path string) ([]byte, *Stat, <-chan 
 	var data []byte
 	var stat *Stat
 	var ch <-chan Event
-	err := s.readNode(ctx, "get", path, func(n *wire.Node, ids []wire.AuthID) error {
+	err := s.readNode(ctx, "get", path, func(v view, n *wire.Node, ids []wire.AuthID) error {
 		if n == nil {
 			return ErrNoNode
 		}
@@ -721,7 +681,7 @@ func (s *Session) GetW(ctx context.Context, path string) ([]byte, *Stat, <-chan 
 			return ErrNoAuth
 		}
 		data, stat = bytes.Clone(n.Data), statOf(n) // the node is shared with the cache
-		ch = s.oneShot(watchData, path, n)
+		ch = s.oneShot(v, watchData, path, n)
 		return nil
 	})
 	if err != nil {
@@ -737,7 +697,7 @@ func (s *Session) ChildrenW(ctx context.Context, path string) ([]string, *Stat, 
 	var names []string
 	var stat *Stat
 	var ch <-chan Event
-	err := s.readNode(ctx, "children", path, func(n *wire.Node, ids []wire.AuthID) error {
+	err := s.readNode(ctx, "children", path, func(v view, n *wire.Node, ids []wire.AuthID) error {
 		if n == nil {
 			return ErrNoNode
 		}
@@ -746,10 +706,10 @@ func (s *Session) ChildrenW(ctx context.Context, path string) ([]string, *Stat, 
 		}
 		stat = statOf(n)
 		var err error
-		if names, err = s.c.fsm.children(path, int(n.NumChildren)); err != nil {
+		if names, err = v.children(path, int(n.NumChildren)); err != nil {
 			return err
 		}
-		ch = s.oneShot(watchChild, path, n)
+		ch = s.oneShot(v, watchChild, path, n)
 		return nil
 	})
 	if err != nil {
@@ -769,8 +729,8 @@ func (s *Session) AddWatch(ctx context.Context, path string, recursive bool) (*W
 		kind = watchRecursive
 	}
 	var x *Watcher
-	err := s.readNode(ctx, "addWatch", path, func(n *wire.Node, _ []wire.AuthID) error {
-		w := &watch{kind: kind, path: path, session: s.id, zxid: int64(s.c.fsm.applied), existed: n != nil, sink: s.sink}
+	err := s.readNode(ctx, "addWatch", path, func(v view, n *wire.Node, _ []wire.AuthID) error {
+		w := &watch{kind: kind, path: path, session: s.id, zxid: v.appliedIndex(), existed: n != nil, sink: s.sink}
 		x = newWatcher(s.c.watches, w)
 		s.c.watches.add(w)
 		return nil
@@ -908,167 +868,6 @@ func opResults(ops []Op, res []wire.OpResult) []OpResult {
 	return out
 }
 
-// ---- member-level session upkeep ----
-
-// suspendAfter is how long a member goes without a committed heartbeat
-// before its sessions are Suspended.
-func (c *Coord) suspendAfter() time.Duration {
-	election := c.opts.TickInterval * time.Duration(c.opts.ElectionTicks)
-	return max(3*c.opts.HeartbeatInterval, 4*election)
-}
-
-// maxHeartbeatsInFlight bounds the heartbeats a member has proposed and not
-// yet seen committed.
-const maxHeartbeatsInFlight = 4
-
-// heartbeatLoop renews every session this member hosts with one log entry
-// per interval, and moves them between Connected and Suspended as the
-// entries commit or fail to. A heartbeat is proposed every interval even
-// while earlier ones are still in flight, so that a slow commit does not
-// stretch the gap between renewals the leader sees: the leader expires a
-// session one interval after its timeout counted from the last renewal, and
-// a longer gap could expire it before its member had been gone that long.
-func (c *Coord) heartbeatLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.opts.HeartbeatInterval)
-	defer t.Stop()
-	cmd := wire.AppendCommand(nil, &wire.Command{Kind: wire.KindHeartbeat, Member: c.hostID})
-	results := make(chan bool, maxHeartbeatsInFlight)
-	inflight := 0
-	lastSweep := time.Now()
-	var waiters sync.WaitGroup
-	defer waiters.Wait()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case ok := <-results:
-			inflight--
-			if ok {
-				c.quorumAt.Store(time.Now().UnixNano())
-				if c.suspended.Swap(false) {
-					c.setHostedState(Connected)
-				}
-			}
-		case <-t.C:
-			if inflight < maxHeartbeatsInFlight {
-				if rs, err := c.nh.Propose(c.noop, cmd, c.suspendAfter()); err == nil {
-					inflight++
-					waiters.Add(1)
-					go func() {
-						defer waiters.Done()
-						var ok bool
-						select {
-						case r := <-rs.AppliedC():
-							ok = r.Completed()
-							rs.Release()
-						case <-c.stop:
-						}
-						results <- ok
-					}()
-				}
-			}
-			if time.Since(time.Unix(0, c.quorumAt.Load())) > c.suspendAfter() && !c.suspended.Swap(true) {
-				c.log.Warn("no quorum; sessions suspended")
-				c.setHostedState(Suspended)
-			}
-			if time.Since(lastSweep) >= orphanAge {
-				lastSweep = time.Now()
-				if refs := c.orphanSessions(lastSweep.Add(-orphanAge)); len(refs) > 0 {
-					c.log.Debug("closing orphaned sessions", "count", len(refs))
-					c.proposeBackground(&wire.Command{Kind: wire.KindCloseSessions, Sessions: refs})
-				}
-			}
-		}
-	}
-}
-
-// orphanAge is how long a session this member owns but does not host may
-// stay before the member closes it.
-const orphanAge = 10 * time.Second
-
-// orphanSessions lists sessions that this member's heartbeats renew but that
-// no Session value here stands for, last renewed on their own before
-// olderThan: their creation or attachment committed after its caller had
-// given up, or their Close did not commit. Left alone, they would live as
-// long as the member.
-func (c *Coord) orphanSessions(olderThan time.Time) []wire.SessionRef {
-	c.mu.Lock()
-	hosted := make(map[int64]bool, len(c.sessions))
-	for id := range c.sessions {
-		hosted[id] = true
-	}
-	c.mu.Unlock()
-	var refs []wire.SessionRef
-	c.fsm.read(func() error {
-		for id, s := range c.fsm.sessions {
-			if s.Owner == c.hostID && !s.Detached && !hosted[id] && c.fsm.seen[id].Before(olderThan) {
-				refs = append(refs, wire.SessionRef{ID: id})
-			}
-		}
-		return nil
-	})
-	return refs
-}
-
-func (c *Coord) setHostedState(st SessionState) {
-	c.mu.Lock()
-	hosted := make([]*Session, 0, len(c.sessions))
-	for _, s := range c.sessions {
-		hosted = append(hosted, s)
-	}
-	c.mu.Unlock()
-	for _, s := range hosted {
-		s.setState(st)
-	}
-}
-
-// leaderLoop does the leader's duties while this member leads: it expires
-// sessions that were not renewed in time and removes empty containers and
-// expired TTL nodes. A new leader first gives every session a full timeout.
-func (c *Coord) leaderLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(min(50*time.Millisecond, c.opts.HeartbeatInterval/2))
-	defer t.Stop()
-	var term uint64
-	var since, lastReap time.Time
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-		}
-		id, tm, ok, err := c.nh.GetLeaderID(treeShard)
-		if err != nil || !ok || id != c.opts.ID {
-			term = 0
-			continue
-		}
-		now := time.Now()
-		if tm != term {
-			term, since = tm, now
-			continue
-		}
-		if refs := c.fsm.expired(now, since, c.opts.HeartbeatInterval); len(refs) > 0 {
-			c.proposeBackground(&wire.Command{Kind: wire.KindExpireSessions, Sessions: refs})
-		}
-		if now.Sub(lastReap) >= c.opts.CleanupInterval {
-			lastReap = now
-			if paths := c.fsm.reapable(now.UnixMilli(), 1000); len(paths) > 0 {
-				c.proposeBackground(&wire.Command{Kind: wire.KindReap, Paths: paths})
-			}
-		}
-	}
-}
-
-// proposeBackground proposes a command of the member's own upkeep.
-func (c *Coord) proposeBackground(cmd *wire.Command) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if _, err := c.propose(ctx, cmd); err != nil && !errors.Is(err, ErrClosed) {
-		c.log.Debug("upkeep proposal failed", "kind", cmd.Kind, "err", err)
-	}
-}
-
 // Ephemerals lists the session's ephemeral nodes whose paths start with
 // prefix ("/" for all), in path order.
 func (s *Session) Ephemerals(ctx context.Context, prefix string) ([]string, error) {
@@ -1082,14 +881,13 @@ func (s *Session) Ephemerals(ctx context.Context, prefix string) ([]string, erro
 		return nil, pathErr("getEphemerals", prefix, err)
 	}
 	var paths []string
-	err := s.c.fsm.read(func() error {
-		if s.c.fsm.sessions[s.id] == nil {
+	err := s.c.fsm.view(func(v view) error {
+		if v.session(s.id) == nil {
 			return ErrSessionExpired
 		}
-		return s.c.fsm.db.Scan(ephemKey(s.id, prefix), func(k, _ []byte) bool {
-			paths = append(paths, string(k[9:]))
-			return true
-		})
+		var err error
+		paths, err = v.ephemerals(s.id, prefix)
+		return err
 	})
 	if err != nil {
 		return nil, pathErr("getEphemerals", prefix, err)
@@ -1100,22 +898,16 @@ func (s *Session) Ephemerals(ctx context.Context, prefix string) ([]string, erro
 // AllChildrenNumber returns how many nodes are below path, at any depth.
 func (s *Session) AllChildrenNumber(ctx context.Context, path string) (int, error) {
 	n := 0
-	err := s.readNode(ctx, "getAllChildrenNumber", path, func(node *wire.Node, ids []wire.AuthID) error {
+	err := s.readNode(ctx, "getAllChildrenNumber", path, func(v view, node *wire.Node, ids []wire.AuthID) error {
 		if node == nil {
 			return ErrNoNode
 		}
 		if !allowed(node.ACL, PermRead, ids) {
 			return ErrNoAuth
 		}
-		if path == "/" {
-			n = int(s.c.fsm.count) - 1
-			return nil
-		}
-		count := func(_, _ []byte) bool { n++; return true }
-		if err := s.c.fsm.db.Scan(childrenPrefix(path), count); err != nil {
-			return err
-		}
-		return s.c.fsm.db.Scan(append(append([]byte("n"), path...), '/'), count)
+		var err error
+		n, err = v.descendants(path)
+		return err
 	})
 	return n, err
 }

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -510,7 +511,7 @@ func (t *txn) reap(path string) (bool, error) {
 	}
 	n, err := t.get(path)
 	if err != nil || n == nil || n.NumChildren > 0 {
-		return false, err
+		return false, err // gone or busy since the leader looked
 	}
 	switch {
 	case n.Mode == wire.ModeContainer && n.Cversion > 0:
@@ -520,26 +521,45 @@ func (t *txn) reap(path string) (bool, error) {
 	}
 	parentPath := parentOf(path)
 	parent, err := t.get(parentPath)
-	if err != nil || parent == nil {
+	if err != nil {
 		return false, err
+	}
+	if parent == nil {
+		return false, corruptf("%s exists but its parent does not", path)
 	}
 	t.remove(path, parentPath, parent)
 	return true, nil
 }
 
-// removeEphemeral deletes an ephemeral node of a closing session.
-func (t *txn) removeEphemeral(path string) error {
+// removeEphemeral deletes an ephemeral node of a closing session, which the
+// ephemeral index lists.
+func (t *txn) removeEphemeral(path string, session int64) error {
 	n, err := t.get(path)
-	if err != nil || n == nil {
+	if err != nil {
 		return err
 	}
 	parentPath := parentOf(path)
 	parent, err := t.get(parentPath)
-	if err != nil || parent == nil {
+	if err != nil {
 		return err
+	}
+	if n == nil || n.Mode != wire.ModeEphemeral || n.Owner != session {
+		return corruptf("the ephemeral index lists %s for session 0x%x, which owns no such node", path, session)
+	}
+	if parent == nil {
+		return corruptf("%s exists but its parent does not", path)
 	}
 	t.remove(path, parentPath, parent)
 	return nil
+}
+
+// errCorrupt marks a state the state machine can never produce: applying
+// on from it would spread the damage, so it stops the member as a storage
+// failure does.
+var errCorrupt = errors.New("coord: the tree store is inconsistent")
+
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errCorrupt, fmt.Sprintf(format, args...))
 }
 
 // multiResults is ZooKeeper's reply to a failed multi: operations before the

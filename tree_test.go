@@ -1108,7 +1108,7 @@ func TestTxnStorageErrors(t *testing.T) {
 		ok, err := tx.reap("/a/b")
 		require.ErrorIs(t, err, boom)
 		require.False(t, ok)
-		require.ErrorIs(t, tx.removeEphemeral("/a/b"), boom)
+		require.ErrorIs(t, tx.removeEphemeral("/a/b", 1), boom)
 	}
 }
 
@@ -1234,10 +1234,13 @@ func TestTreeRemoveEphemeral(t *testing.T) {
 	e.ids = nil
 	p := *e.tree["/p"]
 	tx := e.txn()
-	require.NoError(t, tx.removeEphemeral("/p/e"))
-	require.NoError(t, tx.removeEphemeral("/p/s-0000000001"))
-	require.NoError(t, tx.removeEphemeral("/p/gone"))
-	require.NoError(t, tx.removeEphemeral("/nope/x"))
+	require.NoError(t, tx.removeEphemeral("/p/e", e.session))
+	require.NoError(t, tx.removeEphemeral("/p/s-0000000001", e.session))
+	// The ephemeral index never lists a node that is gone or another's:
+	// finding one is corruption, which stops the member.
+	require.ErrorIs(t, tx.removeEphemeral("/p/gone", e.session), errCorrupt)
+	require.ErrorIs(t, tx.removeEphemeral("/nope/x", e.session), errCorrupt)
+	require.ErrorIs(t, tx.removeEphemeral("/p", e.session), errCorrupt)
 	e.commit(tx)
 	z := e.zxid
 	require.Equal(t, append(deleted("/p/e", "/p", z), deleted("/p/s-0000000001", "/p", z)...), tx.changes)

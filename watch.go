@@ -80,16 +80,18 @@ func (f *firing) deliver(w *watch, last bool) {
 // them as the member applies changes. Firing never blocks: one-shot watches
 // have a one-slot channel that receives exactly one event, and persistent
 // watchers queue without bound.
+//
+// It knows sessions only by id; the session host ends a session's watches
+// when the session ends.
 type watchRegistry struct {
-	c  *Coord
 	mu sync.Mutex
 	// tables by path, one per kind
 	tables    [4]map[string][]*watch
 	bySession map[int64]map[*watch]struct{}
 }
 
-func newWatchRegistry(c *Coord) *watchRegistry {
-	r := &watchRegistry{c: c, bySession: make(map[int64]map[*watch]struct{})}
+func newWatchRegistry() *watchRegistry {
+	r := &watchRegistry{bySession: make(map[int64]map[*watch]struct{})}
 	for i := range r.tables {
 		r.tables[i] = make(map[string][]*watch)
 	}
@@ -172,9 +174,14 @@ func (r *watchRegistry) firePersistent(kind watchKind, path string, f *firing) {
 	}
 }
 
-// applied implements applyObserver.
-func (r *watchRegistry) applied(changes []change, ended []endedSession) {
+// fire delivers the events of applied changes, in order. The caller holds
+// the state machine's write lock: the changes are not readable yet.
+func (r *watchRegistry) fire(changes []change) {
+	if len(changes) == 0 {
+		return
+	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	var sent []int64
 	for _, ch := range changes {
 		f := &firing{ev: Event{Type: ch.Type, Path: ch.Path, Zxid: ch.Zxid}, sent: sent[:0]}
@@ -197,29 +204,6 @@ func (r *watchRegistry) applied(changes []change, ended []endedSession) {
 			}
 		}
 		sent = f.sent
-	}
-	var ends []*watch
-	for _, e := range ended {
-		for w := range r.bySession[e.id] {
-			ends = append(ends, w)
-		}
-	}
-	r.mu.Unlock()
-	for _, e := range ended {
-		state := Closed
-		if e.expired {
-			state = Expired
-		}
-		r.c.sessionEnded(e.id, state)
-	}
-	for _, w := range ends {
-		err := error(ErrClosed)
-		for _, e := range ended {
-			if e.id == w.session && e.expired {
-				err = ErrSessionExpired
-			}
-		}
-		r.end(w, err)
 	}
 }
 
@@ -255,11 +239,11 @@ func (r *watchRegistry) endSession(id int64, err error) {
 	}
 }
 
-// recovered implements applyObserver: the state was replaced by a snapshot,
-// so each watch is checked against the new state the way ZooKeeper checks
-// re-registered watches, and fires if what it waits for happened meanwhile.
-// The state machine's write lock is held.
-func (r *watchRegistry) recovered() {
+// recovered checks each watch against a state loaded from a snapshot the
+// way ZooKeeper checks re-registered watches, and fires those whose event
+// happened meanwhile. Watches of sessions the state no longer has are left
+// to the session host, which ends those sessions.
+func (r *watchRegistry) recovered(v view) {
 	r.mu.Lock()
 	var all []*watch
 	for _, set := range r.bySession {
@@ -270,10 +254,10 @@ func (r *watchRegistry) recovered() {
 	r.mu.Unlock()
 	var changes []change
 	for _, w := range all {
-		if _, ok := r.c.fsm.sessions[w.session]; !ok {
-			continue // handled with the session below
+		if v.session(w.session) == nil {
+			continue
 		}
-		n, err := r.c.fsm.storedNode(w.path)
+		n, err := v.node(w.path)
 		if err != nil {
 			continue
 		}
@@ -281,10 +265,43 @@ func (r *watchRegistry) recovered() {
 			changes = append(changes, ch)
 		}
 	}
-	if len(changes) > 0 {
-		r.applied(changes, nil)
+	r.fire(changes)
+}
+
+// find returns the session's watches on path of the given kinds.
+func (r *watchRegistry) find(session int64, path string, kinds []watchKind) []*watch {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var found []*watch
+	for _, k := range kinds {
+		for _, w := range r.tables[k][path] {
+			if w.session == session {
+				found = append(found, w)
+			}
+		}
 	}
-	r.c.sessionsRecovered()
+	return found
+}
+
+// stopOneShot unregisters the session's one-shot watch that delivers on
+// ch, if it has not fired.
+func (r *watchRegistry) stopOneShot(session int64, ch <-chan Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for w := range r.bySession[session] {
+		if w.ch != nil && (<-chan Event)(w.ch) == ch {
+			r.removeLocked(w)
+			return true
+		}
+	}
+	return false
+}
+
+// sessionCount returns how many watches a session has.
+func (r *watchRegistry) sessionCount(session int64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.bySession[session])
 }
 
 // missedChange says which event a watch set at w.zxid would have seen,
@@ -422,6 +439,18 @@ func (r *watchRegistry) counts() (watches, paths int) {
 	return watches, len(seen)
 }
 
+// StopWatch removes the one-shot watch that delivers on ch (returned by
+// ExistsW, GetW or ChildrenW), if it has not fired yet, and reports whether
+// it did; ch then receives nothing. Call it when a wait on ch is abandoned
+// (its context ended), so that the session does not keep the watch until
+// the node changes.
+func (s *Session) StopWatch(ch <-chan Event) bool {
+	if ch == nil {
+		return false
+	}
+	return s.c.watches.stopOneShot(s.id, ch)
+}
+
 // WatcherType selects watches for RemoveWatches, with ZooKeeper's values.
 type WatcherType int32
 
@@ -455,24 +484,7 @@ func (s *Session) RemoveWatches(ctx context.Context, path string, which WatcherT
 	if err := s.ended(); err != nil {
 		return pathErr("removeWatches", path, err)
 	}
-	kinds := map[WatcherType][]watchKind{
-		WatchChildren:            {watchChild},
-		WatchData:                {watchData},
-		WatchAny:                 {watchData, watchChild, watchPersistent, watchRecursive},
-		WatchPersistent:          {watchPersistent},
-		WatchPersistentRecursive: {watchRecursive},
-	}[which]
-	r := s.c.watches
-	r.mu.Lock()
-	var found []*watch
-	for _, k := range kinds {
-		for _, w := range r.tables[k][path] {
-			if w.session == s.id {
-				found = append(found, w)
-			}
-		}
-	}
-	r.mu.Unlock()
+	found := s.c.watches.find(s.id, path, watchKinds(which))
 	if len(found) == 0 {
 		return pathErr("removeWatches", path, ErrNoWatcher)
 	}
@@ -484,7 +496,7 @@ func (s *Session) RemoveWatches(ctx context.Context, path string, which WatcherT
 		case watchPersistent, watchRecursive:
 			typ = PersistentWatchRemoved
 		}
-		r.endWith(w, Event{Type: typ, Path: w.path})
+		s.c.watches.endWith(w, Event{Type: typ, Path: w.path})
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 // ZooKeeper's "last processed zxid", which servers put in reply headers and
 // clients send back when they reconnect. It is cheap enough to call for
 // every reply.
-func (c *Coord) LastZxid() int64 { return c.fsm.lastZxid.Load() }
+func (c *Coord) LastZxid() int64 { return c.fsm.lastApplied() }
 
 // watchKinds are the watch kinds a WatcherType selects.
 func watchKinds(which WatcherType) []watchKind {
@@ -36,26 +36,11 @@ func watchKinds(which WatcherType) []watchKind {
 // HasWatches reports whether the session has a watch of the given type on
 // path, with the types RemoveWatches uses. It is ZooKeeper's checkWatches.
 func (s *Session) HasWatches(path string, which WatcherType) bool {
-	r := s.c.watches
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, k := range watchKinds(which) {
-		for _, w := range r.tables[k][path] {
-			if w.session == s.id {
-				return true
-			}
-		}
-	}
-	return false
+	return len(s.c.watches.find(s.id, path, watchKinds(which))) > 0
 }
 
 // WatchCount returns how many watches the session has on this member.
-func (s *Session) WatchCount() int {
-	r := s.c.watches
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.bySession[s.id])
-}
+func (s *Session) WatchCount() int { return s.c.watches.sessionCount(s.id) }
 
 // RestoreWatches sets again the watches a ZooKeeper client held before it
 // reconnected, as ZooKeeper's setWatches does. relZxid is the last zxid the
@@ -79,9 +64,8 @@ func (s *Session) RestoreWatches(ctx context.Context, relZxid int64, data, exist
 	if err := s.ended(); err != nil {
 		return fmt.Errorf("coord: restoreWatches: %w", err)
 	}
-	f := s.c.fsm
-	err := f.read(func() error {
-		if f.sessions[s.id] == nil {
+	err := s.c.fsm.view(func(v view) error {
+		if v.session(s.id) == nil {
 			return ErrSessionExpired
 		}
 		set := func(kind watchKind, existed bool, paths []string) error {
@@ -90,7 +74,7 @@ func (s *Session) RestoreWatches(ctx context.Context, relZxid int64, data, exist
 				var n *wire.Node
 				if valid {
 					var err error
-					if n, err = f.storedNode(p); err != nil {
+					if n, err = v.node(p); err != nil {
 						return err
 					}
 				}
@@ -104,7 +88,7 @@ func (s *Session) RestoreWatches(ctx context.Context, relZxid int64, data, exist
 				if !valid {
 					continue // such a watch could never fire
 				}
-				w.zxid = int64(f.applied)
+				w.zxid = v.appliedIndex()
 				if kind == watchPersistent || kind == watchRecursive {
 					w.existed = n != nil
 				}
