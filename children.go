@@ -32,6 +32,10 @@ type childSet struct {
 // names.
 const maxCachedChildren = 4096
 
+// maxCachedDirs bounds how many directories the cache holds; filling one
+// more evicts one at random.
+const maxCachedDirs = 1024
+
 // list returns the cached children of path, or false.
 func (c *childCache) list(path string) ([]string, bool) {
 	c.mu.Lock()
@@ -64,6 +68,12 @@ func (c *childCache) fill(path string, names []string) {
 	c.mu.Lock()
 	if c.parents == nil {
 		c.parents = make(map[string]*childSet)
+	}
+	if _, ok := c.parents[path]; !ok && len(c.parents) >= maxCachedDirs {
+		for p := range c.parents {
+			delete(c.parents, p)
+			break
+		}
 	}
 	c.parents[path] = set
 	c.mu.Unlock()

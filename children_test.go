@@ -97,3 +97,14 @@ func TestNodeCacheGenerations(t *testing.T) {
 	_, ok = c.get("/a")
 	assert.False(t, ok)
 }
+
+func TestChildCacheIsBoundedInDirectories(t *testing.T) {
+	var c childCache
+	for i := range 3 * maxCachedDirs {
+		c.fill(fmt.Sprintf("/d%d", i), []string{"a"})
+	}
+	assert.LessOrEqual(t, len(c.parents), maxCachedDirs)
+	names, ok := c.list(fmt.Sprintf("/d%d", 3*maxCachedDirs-1))
+	assert.True(t, ok, "the last directory filled is cached")
+	assert.Equal(t, []string{"a"}, names)
+}

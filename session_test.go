@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -22,17 +23,19 @@ import (
 	"github.com/coordkit/coord/internal/wire"
 )
 
-// recv waits for one event.
-func recv(t *testing.T, ch <-chan Event) Event {
+// recv waits for one value; tests never receive from a channel without a
+// deadline.
+func recv[T any](t testing.TB, ch <-chan T) T {
 	t.Helper()
 	select {
-	case ev, ok := <-ch:
-		require.True(t, ok, "channel closed without an event")
-		return ev
+	case v, ok := <-ch:
+		require.True(t, ok, "channel closed without a value")
+		return v
 	case <-time.After(10 * time.Second):
-		t.Fatal("no event within 10s")
+		t.Fatal("nothing received within 10s")
 	}
-	return Event{}
+	var zero T
+	return zero
 }
 
 // collect drains what a channel delivers within d.
@@ -636,7 +639,7 @@ func TestOrphanedSessionsAreClosed(t *testing.T) {
 	require.NoError(t, err)
 	// What a Close that timed out leaves: the value is gone, the session
 	// is not.
-	c.unhost(s.ID())
+	c.host.remove(s.ID())
 	s.end(Closed)
 	refs := c.orphanSessions(time.Now().Add(time.Second))
 	require.Equal(t, []int64{s.ID()}, func() (ids []int64) {
@@ -740,4 +743,27 @@ func TestKillEveryMemberLosesNoAcknowledgedWrite(t *testing.T) {
 	t.Cleanup(tc.closeAll)
 	tc.startAll(1, 2, 3)
 	checkAcked(t, tc, acked)
+}
+
+// A State subscription whose reader dropped its channel does not stay for
+// the life of the session; one that is read keeps working.
+func TestAbandonedStateSubscriptionsAreCollected(t *testing.T) {
+	tc := newTestCluster(t, 1, nil)
+	s, err := tc.get(1).NewSession(ctxT(t))
+	require.NoError(t, err)
+	kept := s.State()
+	require.Equal(t, Connected, recv(t, kept))
+	for range 1000 {
+		_ = s.State()
+	}
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		s.subscribe() // prunes, and is dropped itself
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.subs) <= 3
+	}, 10*time.Second, 10*time.Millisecond, "dropped State channels stay subscribed")
+	s.setState(Suspended)
+	require.Equal(t, Suspended, recv(t, kept))
+	runtime.KeepAlive(kept)
 }
