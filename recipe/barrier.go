@@ -52,7 +52,7 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
-		if err := waitEvent(ctx, ch); err != nil {
+		if err := waitEvent(ctx, b.s, ch); err != nil {
 			return err
 		}
 	}
@@ -125,7 +125,7 @@ func (b *DoubleBarrier) waitReady(ctx context.Context) error {
 			}
 			return err
 		}
-		if err := waitEvent(ctx, ch); err != nil {
+		if err := waitEvent(ctx, b.c.s, ch); err != nil {
 			return err
 		}
 	}
@@ -190,7 +190,7 @@ func (b *DoubleBarrier) leave(ctx context.Context, me string) error {
 		if ch == nil {
 			continue
 		}
-		if err := waitEvent(ctx, ch); err != nil {
+		if err := waitEvent(ctx, b.c.s, ch); err != nil {
 			return err
 		}
 	}

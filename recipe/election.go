@@ -168,6 +168,7 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 				var ok bool
 				ok, _, ch, err = e.c.s.ExistsW(ctx, e.c.dir)
 				if err == nil && ok {
+					e.c.s.StopWatch(ch)
 					continue
 				}
 			}
@@ -176,13 +177,14 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 			}
 			l, err := e.first(ctx, kids)
 			if err != nil && !errors.Is(err, ErrNoLeader) {
+				e.c.s.StopWatch(ch)
 				return
 			}
 			if !sent || l != last {
 				last, sent = l, true
 				sendLatest(out, l)
 			}
-			if waitEvent(ctx, ch) != nil {
+			if waitEvent(ctx, e.c.s, ch) != nil {
 				return
 			}
 		}

@@ -270,6 +270,7 @@ func (r *Registration) keep(ctx context.Context, s *coord.Session) error {
 			data := r.data
 			r.mu.Unlock()
 			_, err := s.Create(ctx, r.path, data, coord.Ephemeral)
+			s.StopWatch(ch) // looked at again below
 			if err != nil && !errors.Is(err, coord.ErrNodeExists) && !errors.Is(err, coord.ErrNoNode) {
 				return err
 			}
@@ -288,7 +289,9 @@ func (r *Registration) keep(ctx context.Context, s *coord.Session) error {
 		case <-r.changed:
 			// New data: if the node is ours it has it already (Update set
 			// it); if it is missing, it is created with it.
+			s.StopWatch(ch)
 		case <-ctx.Done():
+			s.StopWatch(ch)
 			return ctx.Err()
 		}
 	}

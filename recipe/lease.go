@@ -94,6 +94,7 @@ func newLease(s *coord.Session, path string, stat *coord.Stat) *Lease {
 }
 
 func (l *Lease) watch(ctx context.Context, s *coord.Session, states <-chan coord.SessionState, ev <-chan coord.Event) {
+	defer func() { s.StopWatch(ev) }() // the one left when the lease ends otherwise
 	for {
 		select {
 		case <-ctx.Done():

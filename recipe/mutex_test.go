@@ -267,3 +267,52 @@ func TestMutexUnlockWith(t *testing.T) {
 	require.Nil(t, a.Lease())
 	require.NoError(t, b.Unlock(ctx))
 }
+
+// A wait given up (its context ended) leaves no watch on the session:
+// a contender that times out again and again must not pile watches on its
+// predecessor, and an Observe or a Barrier wait that ends keeps none.
+func TestCancelledWaitsLeaveNoWatches(t *testing.T) {
+	cl := testCluster(t)
+	root := testRoot(t)
+	ctx := ctxT(t, time.Minute)
+	holder := cl.session(t, 1, 4*time.Second)
+	waiter := cl.session(t, 2, 4*time.Second)
+	dir := root + "/cancelled/lock"
+	l, err := NewMutex(holder, dir).Lock(ctx)
+	require.NoError(t, err)
+	m := NewMutex(waiter, dir)
+	for range 5 {
+		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := m.Lock(wctx)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	assert.Zero(t, waiter.WatchCount(), "timed-out lock waits left watches")
+
+	b := NewBarrier(waiter, root+"/cancelled/barrier")
+	require.NoError(t, NewBarrier(holder, root+"/cancelled/barrier").Set(ctx))
+	require.NoError(t, waiter.Sync(ctx, "/")) // the waiter's member sees the barrier
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	require.ErrorIs(t, b.Wait(wctx), context.DeadlineExceeded)
+	cancel()
+	assert.Zero(t, waiter.WatchCount(), "a timed-out barrier wait left a watch")
+
+	octx, stop := context.WithCancel(ctx)
+	leaders := NewElection(waiter, root+"/cancelled/election", "w").Observe(octx)
+	select {
+	case <-leaders:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Observe sent nothing")
+	}
+	stop()
+	require.Eventually(t, func() bool {
+		select {
+		case _, ok := <-leaders:
+			return !ok
+		default:
+			return false
+		}
+	}, 10*time.Second, 5*time.Millisecond, "Observe did not end")
+	assert.Zero(t, waiter.WatchCount(), "a stopped Observe left a watch")
+	require.NoError(t, l.Err())
+}

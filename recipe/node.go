@@ -405,12 +405,15 @@ func watchErr(ev coord.Event, ok bool) error {
 	return nil
 }
 
-// waitEvent waits for a one-shot watch to fire or ctx to end.
-func waitEvent(ctx context.Context, ch <-chan coord.Event) error {
+// waitEvent waits for a one-shot watch of s to fire or ctx to end. A wait
+// that ctx ends removes the watch, so abandoned waits leave nothing on the
+// session.
+func waitEvent(ctx context.Context, s *coord.Session, ch <-chan coord.Event) error {
 	select {
 	case ev, ok := <-ch:
 		return watchErr(ev, ok)
 	case <-ctx.Done():
+		s.StopWatch(ch)
 		return ctx.Err()
 	}
 }
@@ -457,7 +460,7 @@ func (c *client) waitTurn(ctx context.Context, me string, decide turn, marks ...
 		if err != nil || ch == nil {
 			return err
 		}
-		if err := waitEvent(ctx, ch); err != nil {
+		if err := waitEvent(ctx, c.s, ch); err != nil {
 			return err
 		}
 	}

@@ -129,6 +129,7 @@ func (q *Queue) list(ctx context.Context, c *client) ([]string, <-chan coord.Eve
 		if err != nil || !ok {
 			return nil, ch, err
 		}
+		c.s.StopWatch(ch) // created meanwhile: list it
 	}
 }
 

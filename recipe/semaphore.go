@@ -69,6 +69,7 @@ func (sem *Semaphore) turn(ctx context.Context, preds []contender) ([]contender,
 	}
 	preds = slices.DeleteFunc(preds, func(c contender) bool { return !present[c.name] })
 	if len(preds) < sem.n {
+		sem.c.s.StopWatch(ch)
 		return preds, nil, nil
 	}
 	return preds, ch, nil

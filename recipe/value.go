@@ -114,6 +114,7 @@ func (v *Value) Watch(ctx context.Context) <-chan Versioned {
 				var ok bool
 				ok, _, ch, err = v.s.ExistsW(ctx, v.path)
 				if err == nil && ok {
+					v.s.StopWatch(ch)
 					continue // created meanwhile
 				}
 			case err == nil:
@@ -126,7 +127,7 @@ func (v *Value) Watch(ctx context.Context) <-chan Versioned {
 				last = cur
 				sendLatest(out, cur)
 			}
-			if waitEvent(ctx, ch) != nil {
+			if waitEvent(ctx, v.s, ch) != nil {
 				return
 			}
 		}
