@@ -6,13 +6,12 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/coordkit/coord"
 	"github.com/coordkit/coord/internal/jute"
 )
 
@@ -129,23 +128,18 @@ var opNames = map[jute.OpCode]string{
 
 // writeCons lists the connections as cons does.
 func (s *Server) writeCons(b *strings.Builder) {
-	s.mu.Lock()
-	live := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		live = append(live, c)
-	}
-	s.mu.Unlock()
-	sort.Slice(live, func(i, j int) bool { return live[i].est.Before(live[j].est) })
+	live := s.liveConns()
+	slices.SortFunc(live, func(a, b *conn) int { return a.est.Compare(b.est) })
 	for _, c := range live {
 		recv := c.recv.Load()
 		queued := max(0, c.outstanding.Load())
-		c.outMu.Lock()
-		st, last, sid, to := c.stats, c.last, c.sid, c.timeout
-		c.outMu.Unlock()
-		if sid == 0 {
+		st, last := c.out.counters()
+		sess := c.attached.Load()
+		if sess == nil {
 			fmt.Fprintf(b, " /%s[0](queued=%d,recved=%d,sent=%d)\n", c.remote, queued, recv, st.sent)
 			continue
 		}
+		sid, to := sess.ID(), sess.Timeout()
 		lop := opNames[last.op]
 		if lop == "" {
 			lop = "NA"
@@ -162,25 +156,13 @@ func (s *Server) writeCons(b *strings.Builder) {
 // sessions hold watches, the distinct paths watched through this member,
 // and the number of watches.
 func (s *Server) writeWchs(b *strings.Builder) {
-	s.mu.Lock()
-	var sessions []*coord.Session
-	live := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		live = append(live, c)
-	}
-	s.mu.Unlock()
-	for _, c := range live {
-		c.outMu.Lock()
-		if c.sess != nil {
-			sessions = append(sessions, c.sess)
-		}
-		c.outMu.Unlock()
-	}
 	watching, total := 0, 0
-	for _, sess := range sessions {
-		if n := sess.WatchCount(); n > 0 {
-			watching++
-			total += n
+	for _, c := range s.liveConns() {
+		if sess := c.attached.Load(); sess != nil {
+			if n := sess.WatchCount(); n > 0 {
+				watching++
+				total += n
+			}
 		}
 	}
 	fmt.Fprintf(b, "%d connections watching %d paths\nTotal watches:%d\n", watching, s.c.Stats().WatchedPaths, total)
@@ -278,7 +260,7 @@ func (s *Server) writeConf(b *strings.Builder, c *conn) {
 	for id := range observers {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	for _, id := range ids {
 		if a, ok := voters[id]; ok {
 			fmt.Fprintf(b, "server.%d=%s:participant\n", id, a)

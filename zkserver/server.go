@@ -111,7 +111,7 @@ func newConfig(opts []Option) config {
 		cfg.maxConnsPerIP = 0
 	}
 	if cfg.log == nil {
-		cfg.log = slog.New(discard{})
+		cfg.log = slog.New(slog.DiscardHandler)
 	}
 	return cfg
 }
@@ -286,9 +286,8 @@ func (s *Server) forget(c *conn) {
 	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 		delete(s.perIP, c.ip)
 	}
-	c.outMu.Lock()
-	s.totals.add(&c.stats)
-	c.outMu.Unlock()
+	st, _ := c.out.counters()
+	s.totals.add(&st)
 	s.totals.recv += c.recv.Load()
 	s.totals.bytesIn += c.bytesIn.Load()
 }
@@ -327,9 +326,19 @@ func (s *Server) lockSession(id int64) func() {
 	}
 }
 
-type discard struct{}
+// liveConns returns the open connections, for figures that visit each.
+func (s *Server) liveConns() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.liveConnsLocked()
+}
 
-func (discard) Enabled(context.Context, slog.Level) bool  { return false }
-func (discard) Handle(context.Context, slog.Record) error { return nil }
-func (d discard) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discard) WithGroup(string) slog.Handler           { return d }
+// liveConnsLocked is liveConns for a caller that holds s.mu, so that the
+// list agrees with the totals of closed connections read alongside it.
+func (s *Server) liveConnsLocked() []*conn {
+	live := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		live = append(live, c)
+	}
+	return live
+}

@@ -123,15 +123,11 @@ type snapshot struct {
 func (s *Server) snapshot() snapshot {
 	s.mu.Lock()
 	t := snapshot{c: s.totals, conns: len(s.conns)}
-	live := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		live = append(live, c)
-	}
+	live := s.liveConnsLocked()
 	s.mu.Unlock()
 	for _, c := range live {
-		c.outMu.Lock()
-		t.c.add(&c.stats)
-		c.outMu.Unlock()
+		st, _ := c.out.counters()
+		t.c.add(&st)
 		t.c.recv += c.recv.Load()
 		t.c.bytesIn += c.bytesIn.Load()
 		t.outstanding += max(0, c.outstanding.Load())
@@ -143,20 +139,11 @@ func (s *Server) snapshot() snapshot {
 func (s *Server) resetStats() {
 	s.mu.Lock()
 	s.totals.reset()
-	live := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		live = append(live, c)
-	}
+	live := s.liveConnsLocked()
 	s.mu.Unlock()
 	for _, c := range live {
-		c.resetStats()
+		c.out.resetStats()
+		c.recv.Store(0)
+		c.bytesIn.Store(0)
 	}
-}
-
-func (c *conn) resetStats() {
-	c.outMu.Lock()
-	c.stats.reset()
-	c.outMu.Unlock()
-	c.recv.Store(0)
-	c.bytesIn.Store(0)
 }

@@ -242,3 +242,49 @@ func TestMarshalUnmarshal(t *testing.T) {
 	require.NoError(t, Unmarshal(b[1:], &got))
 	assert.Equal(t, h, got)
 }
+
+func TestDecoderErrorSticks(t *testing.T) {
+	d := NewDecoder(unhex(t, "00000001 fffffffe 00000007"))
+	var a, b, c int32
+	var s string
+	d.Int32(&a)
+	d.String(&s) // length -2: refused, offset stays at the prefix
+	first := d.Err()
+	require.ErrorIs(t, first, ErrInvalidLength)
+	assert.Equal(t, 4, d.Offset())
+	b, c = 5, 6
+	d.Int32(&b)
+	d.Int32(&c)
+	assert.Equal(t, []int32{1, 5, 6}, []int32{a, b, c}, "reads after an error store nothing")
+	assert.Equal(t, 4, d.Offset(), "reads after an error consume nothing")
+	assert.Same(t, first, d.Err(), "the first error is kept")
+	_, err := d.ReadInt32()
+	assert.Same(t, first, err, "the Read methods report the first error")
+
+	d.Reset(unhex(t, "00000009"))
+	require.NoError(t, d.Err(), "Reset forgets the error")
+	d.Int32(&a)
+	require.NoError(t, d.Err())
+	assert.Equal(t, int32(9), a)
+}
+
+func TestDecoderFailedReadStoresNothing(t *testing.T) {
+	data := []byte("keep")
+	str := "keep"
+	vec := []string{"keep"}
+	var i64 int64 = 3
+	ok := true
+	d := NewDecoder(nil)
+	d.Buffer(&data)
+	d.String(&str)
+	d.StringVector(&vec)
+	d.Int64(&i64)
+	d.Bool(&ok)
+	require.ErrorIs(t, d.Err(), ErrTruncated)
+	assert.Equal(t, []byte("keep"), data)
+	assert.Equal(t, "keep", str)
+	assert.Equal(t, []string{"keep"}, vec)
+	assert.Equal(t, int64(3), i64)
+	assert.True(t, ok)
+	assert.Equal(t, 0, d.VectorLen(1), "a failed count reads as 0")
+}

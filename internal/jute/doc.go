@@ -14,7 +14,9 @@
 // elements. Records are their fields in declaration order, with no framing
 // of their own. Decoder and Encoder implement these primitives; every
 // record type has Decode(*Decoder) error and Encode(*Encoder) methods and
-// satisfies Record.
+// satisfies Record. A Decoder keeps the first error it meets and ignores
+// the reads after it, so a record decodes as the list of its fields and
+// one check at the end, in the order zookeeper.jute declares them.
 //
 // Decoders never panic and never trust a length: each one is checked
 // against the bytes that remain, so no input can make them allocate more

@@ -33,38 +33,21 @@ type MultiOp struct {
 
 // decodeMultiOp decodes the body of an op of type t allowed inside a multi
 // (read == false) or a multiRead (read == true). It returns a nil Record and
-// a nil error when t is not allowed there. Decode methods are called on
-// concrete types so that d does not escape.
+// a nil error when t is not allowed there.
 func decodeMultiOp(d *Decoder, t OpCode, read bool) (Record, error) {
-	if read {
-		switch t {
-		case OpGetChildren:
-			r := new(GetChildrenRequest)
-			return r, r.Decode(d)
-		case OpGetData:
-			r := new(GetDataRequest)
-			return r, r.Decode(d)
+	switch t {
+	case OpGetChildren, OpGetData:
+		if !read {
+			return nil, nil
 		}
+	case OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpDelete, OpSetData, OpCheck:
+		if read {
+			return nil, nil
+		}
+	default:
 		return nil, nil
 	}
-	switch t {
-	case OpCreate, OpCreate2, OpCreateContainer:
-		r := new(CreateRequest)
-		return r, r.Decode(d)
-	case OpCreateTTL:
-		r := new(CreateTTLRequest)
-		return r, r.Decode(d)
-	case OpDelete:
-		r := new(DeleteRequest)
-		return r, r.Decode(d)
-	case OpSetData:
-		r := new(SetDataRequest)
-		return r, r.Decode(d)
-	case OpCheck:
-		r := new(CheckVersionRequest)
-		return r, r.Decode(d)
-	}
-	return nil, nil
+	return DecodeRequest(d, t)
 }
 
 // MultiRequest is the body of multi (a transaction of write ops, applied
@@ -81,7 +64,7 @@ type MultiRequest struct {
 	Ops  []MultiOp
 }
 
-// Decode implements Record.
+// Decode implements Record. Errors name the op they stopped at.
 func (r *MultiRequest) Decode(d *Decoder) error {
 	r.Ops = r.Ops[:0]
 	for {
@@ -104,7 +87,8 @@ func (r *MultiRequest) Decode(d *Decoder) error {
 			if r.Read {
 				kind = "multiRead"
 			}
-			return fmt.Errorf("%w: op %d has type %v, which is not allowed in %s", ErrBadMulti, len(r.Ops), h.Type, kind)
+			d.fail(fmt.Errorf("%w: op %d has type %v, which is not allowed in %s", ErrBadMulti, len(r.Ops), h.Type, kind))
+			return d.Err()
 		}
 		r.Ops = append(r.Ops, MultiOp{Type: h.Type, Op: body})
 	}
@@ -177,31 +161,27 @@ func FailedMultiResults(n, failed int, code ErrCode) []MultiResult {
 
 // decodeBody reads the body that follows a result's MultiHeader. Results of
 // a type a multi response cannot hold are an error wrapping ErrBadMulti.
-func (r *MultiResult) decodeBody(d *Decoder) (err error) {
+func (r *MultiResult) decodeBody(d *Decoder) error {
 	switch r.Type {
 	case OpCreate:
-		r.Path, err = d.ReadString()
+		d.String(&r.Path)
 	case OpCreate2:
-		if r.Path, err = d.ReadString(); err == nil {
-			err = r.Stat.Decode(d)
-		}
+		d.String(&r.Path)
+		r.Stat.Decode(d)
 	case OpDelete, OpCheck:
 	case OpSetData:
-		err = r.Stat.Decode(d)
+		r.Stat.Decode(d)
 	case OpGetChildren:
-		r.Children, err = d.ReadStringVector()
+		d.StringVector(&r.Children)
 	case OpGetData:
-		if r.Data, err = d.ReadBuffer(); err == nil {
-			err = r.Stat.Decode(d)
-		}
+		d.Buffer(&r.Data)
+		r.Stat.Decode(d)
 	case OpError:
-		var c int32
-		c, err = d.ReadInt32()
-		r.Err = ErrCode(c)
+		d.Int32((*int32)(&r.Err))
 	default:
-		err = fmt.Errorf("%w: result type %v", ErrBadMulti, r.Type)
+		d.fail(fmt.Errorf("%w: result type %v", ErrBadMulti, r.Type))
 	}
-	return err
+	return d.Err()
 }
 
 func (r *MultiResult) encode(e *Encoder) {

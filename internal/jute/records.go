@@ -2,7 +2,9 @@ package jute
 
 // This file holds the records of zookeeper.jute (ZooKeeper 3.8) that the
 // client protocol uses, field for field in jute order. Each record decodes
-// with Decode(*Decoder) error and encodes with Encode(*Encoder).
+// with Decode(*Decoder) error and encodes with Encode(*Encoder). Typed
+// int fields (opcodes, error codes, modes) are read through a pointer
+// conversion to *int32, which their underlying type allows.
 
 // Stat is the znode metadata returned by most read and write replies
 // (org.apache.zookeeper.data.Stat), 68 bytes on the wire.
@@ -25,21 +27,19 @@ const StatSize = 8*4 + 4*3 + 8 + 4*2 + 8
 
 // Decode implements Record.
 func (s *Stat) Decode(d *Decoder) error {
-	if d.Len() < StatSize {
-		return d.truncated("Stat", StatSize)
-	}
-	s.Czxid, _ = d.ReadInt64()
-	s.Mzxid, _ = d.ReadInt64()
-	s.Ctime, _ = d.ReadInt64()
-	s.Mtime, _ = d.ReadInt64()
-	s.Version, _ = d.ReadInt32()
-	s.Cversion, _ = d.ReadInt32()
-	s.Aversion, _ = d.ReadInt32()
-	s.EphemeralOwner, _ = d.ReadInt64()
-	s.DataLength, _ = d.ReadInt32()
-	s.NumChildren, _ = d.ReadInt32()
-	s.Pzxid, _ = d.ReadInt64()
-	return nil
+	d.need("Stat", StatSize)
+	d.Int64(&s.Czxid)
+	d.Int64(&s.Mzxid)
+	d.Int64(&s.Ctime)
+	d.Int64(&s.Mtime)
+	d.Int32(&s.Version)
+	d.Int32(&s.Cversion)
+	d.Int32(&s.Aversion)
+	d.Int64(&s.EphemeralOwner)
+	d.Int32(&s.DataLength)
+	d.Int32(&s.NumChildren)
+	d.Int64(&s.Pzxid)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -65,12 +65,10 @@ type ID struct {
 }
 
 // Decode implements Record.
-func (r *ID) Decode(d *Decoder) (err error) {
-	if r.Scheme, err = d.ReadString(); err != nil {
-		return err
-	}
-	r.ID, err = d.ReadString()
-	return err
+func (r *ID) Decode(d *Decoder) error {
+	d.String(&r.Scheme)
+	d.String(&r.ID)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -92,15 +90,11 @@ type ACL struct {
 const aclMinSize = 12
 
 // Decode implements Record.
-func (r *ACL) Decode(d *Decoder) (err error) {
-	if r.Perms, err = d.ReadInt32(); err != nil {
-		return err
-	}
-	if r.Scheme, err = d.ReadString(); err != nil {
-		return err
-	}
-	r.ID, err = d.ReadString()
-	return err
+func (r *ACL) Decode(d *Decoder) error {
+	d.Int32(&r.Perms)
+	d.String(&r.Scheme)
+	d.String(&r.ID)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -110,18 +104,22 @@ func (r *ACL) Encode(e *Encoder) {
 	e.WriteString(r.ID)
 }
 
-func readACLs(d *Decoder) ([]ACL, error) {
-	n, err := d.ReadVectorLen(aclMinSize)
-	if err != nil || n <= 0 {
-		return nil, err
+// readACLs reads a vector<ACL> into *p; null and empty decode to nil.
+func readACLs(d *Decoder, p *[]ACL) {
+	n := d.VectorLen(aclMinSize)
+	if d.err != nil {
+		return
 	}
-	v := make([]ACL, n)
-	for i := range v {
-		if err := v[i].Decode(d); err != nil {
-			return nil, err
+	var v []ACL
+	if n > 0 {
+		v = make([]ACL, n)
+		for i := range v {
+			v[i].Decode(d)
 		}
 	}
-	return v, nil
+	if d.err == nil {
+		*p = v
+	}
 }
 
 func writeACLs(e *Encoder, v []ACL) {
@@ -150,27 +148,26 @@ type ConnectRequest struct {
 }
 
 // Decode implements Record.
-func (r *ConnectRequest) Decode(d *Decoder) (err error) {
-	if r.ProtocolVersion, err = d.ReadInt32(); err != nil {
-		return err
+func (r *ConnectRequest) Decode(d *Decoder) error {
+	d.Int32(&r.ProtocolVersion)
+	d.Int64(&r.LastZxidSeen)
+	d.Int32(&r.TimeOut)
+	d.Int64(&r.SessionID)
+	d.Buffer(&r.Passwd)
+	readOnlyFlag(d, &r.ReadOnly, &r.OmitReadOnly)
+	return d.Err()
+}
+
+// readOnlyFlag reads the readOnly byte that ends a ConnectRequest or
+// ConnectResponse when the peer sends it, and records whether it did.
+func readOnlyFlag(d *Decoder, readOnly, omitted *bool) {
+	if d.err != nil {
+		return
 	}
-	if r.LastZxidSeen, err = d.ReadInt64(); err != nil {
-		return err
+	*readOnly, *omitted = false, d.Len() == 0
+	if !*omitted {
+		d.Bool(readOnly)
 	}
-	if r.TimeOut, err = d.ReadInt32(); err != nil {
-		return err
-	}
-	if r.SessionID, err = d.ReadInt64(); err != nil {
-		return err
-	}
-	if r.Passwd, err = d.ReadBuffer(); err != nil {
-		return err
-	}
-	r.ReadOnly, r.OmitReadOnly = false, d.Len() == 0
-	if !r.OmitReadOnly {
-		r.ReadOnly, _ = d.ReadBool()
-	}
-	return nil
 }
 
 // Encode implements Record.
@@ -201,24 +198,13 @@ type ConnectResponse struct {
 }
 
 // Decode implements Record.
-func (r *ConnectResponse) Decode(d *Decoder) (err error) {
-	if r.ProtocolVersion, err = d.ReadInt32(); err != nil {
-		return err
-	}
-	if r.TimeOut, err = d.ReadInt32(); err != nil {
-		return err
-	}
-	if r.SessionID, err = d.ReadInt64(); err != nil {
-		return err
-	}
-	if r.Passwd, err = d.ReadBuffer(); err != nil {
-		return err
-	}
-	r.ReadOnly, r.OmitReadOnly = false, d.Len() == 0
-	if !r.OmitReadOnly {
-		r.ReadOnly, _ = d.ReadBool()
-	}
-	return nil
+func (r *ConnectResponse) Decode(d *Decoder) error {
+	d.Int32(&r.ProtocolVersion)
+	d.Int32(&r.TimeOut)
+	d.Int64(&r.SessionID)
+	d.Buffer(&r.Passwd)
+	readOnlyFlag(d, &r.ReadOnly, &r.OmitReadOnly)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -243,13 +229,10 @@ const RequestHeaderSize = 8
 
 // Decode implements Record.
 func (r *RequestHeader) Decode(d *Decoder) error {
-	if d.Len() < RequestHeaderSize {
-		return d.truncated("RequestHeader", RequestHeaderSize)
-	}
-	r.Xid, _ = d.ReadInt32()
-	t, _ := d.ReadInt32()
-	r.Type = OpCode(t)
-	return nil
+	d.need("RequestHeader", RequestHeaderSize)
+	d.Int32(&r.Xid)
+	d.Int32((*int32)(&r.Type))
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -272,14 +255,11 @@ const ReplyHeaderSize = 16
 
 // Decode implements Record.
 func (r *ReplyHeader) Decode(d *Decoder) error {
-	if d.Len() < ReplyHeaderSize {
-		return d.truncated("ReplyHeader", ReplyHeaderSize)
-	}
-	r.Xid, _ = d.ReadInt32()
-	r.Zxid, _ = d.ReadInt64()
-	c, _ := d.ReadInt32()
-	r.Err = ErrCode(c)
-	return nil
+	d.need("ReplyHeader", ReplyHeaderSize)
+	d.Int32(&r.Xid)
+	d.Int64(&r.Zxid)
+	d.Int32((*int32)(&r.Err))
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -294,16 +274,49 @@ func (r *ReplyHeader) Encode(e *Encoder) {
 type Empty struct{}
 
 // Decode implements Record.
-func (*Empty) Decode(*Decoder) error { return nil }
+func (*Empty) Decode(d *Decoder) error { return d.Err() }
 
 // Encode implements Record.
 func (*Empty) Encode(*Encoder) {}
 
-// pathRecord is the shared shape {ustring path}.
-type pathRecord struct{ Path string }
+// pathRecord, pathWatch and pathVersion are shapes that several records
+// share; those records convert themselves to them to decode and encode.
+type (
+	pathRecord struct{ Path string }
+	pathWatch  struct {
+		Path  string
+		Watch bool
+	}
+	pathVersion struct {
+		Path    string
+		Version int32
+	}
+)
 
-func (r *pathRecord) decode(d *Decoder) (err error) { r.Path, err = d.ReadString(); return err }
-func (r *pathRecord) encode(e *Encoder)             { e.WriteString(r.Path) }
+func (r *pathRecord) decode(d *Decoder) error { d.String(&r.Path); return d.Err() }
+func (r *pathRecord) encode(e *Encoder)       { e.WriteString(r.Path) }
+
+func (r *pathWatch) decode(d *Decoder) error {
+	d.String(&r.Path)
+	d.Bool(&r.Watch)
+	return d.Err()
+}
+
+func (r *pathWatch) encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteBool(r.Watch)
+}
+
+func (r *pathVersion) decode(d *Decoder) error {
+	d.String(&r.Path)
+	d.Int32(&r.Version)
+	return d.Err()
+}
+
+func (r *pathVersion) encode(e *Encoder) {
+	e.WriteString(r.Path)
+	e.WriteInt32(r.Version)
+}
 
 // CreateRequest is the body of create, create2 and createContainer, and of
 // those ops inside a multi.
@@ -315,19 +328,12 @@ type CreateRequest struct {
 }
 
 // Decode implements Record.
-func (r *CreateRequest) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	if r.Data, err = d.ReadBuffer(); err != nil {
-		return err
-	}
-	if r.ACL, err = readACLs(d); err != nil {
-		return err
-	}
-	f, err := d.ReadInt32()
-	r.Flags = CreateMode(f)
-	return err
+func (r *CreateRequest) Decode(d *Decoder) error {
+	d.String(&r.Path)
+	d.Buffer(&r.Data)
+	readACLs(d, &r.ACL)
+	d.Int32((*int32)(&r.Flags))
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -349,14 +355,13 @@ type CreateTTLRequest struct {
 }
 
 // Decode implements Record.
-func (r *CreateTTLRequest) Decode(d *Decoder) (err error) {
-	var c CreateRequest
-	if err = c.Decode(d); err != nil {
-		return err
-	}
-	r.Path, r.Data, r.ACL, r.Flags = c.Path, c.Data, c.ACL, c.Flags
-	r.TTL, err = d.ReadInt64()
-	return err
+func (r *CreateTTLRequest) Decode(d *Decoder) error {
+	d.String(&r.Path)
+	d.Buffer(&r.Data)
+	readACLs(d, &r.ACL)
+	d.Int32((*int32)(&r.Flags))
+	d.Int64(&r.TTL)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -374,10 +379,10 @@ type CreateResponse struct {
 }
 
 // Decode implements Record.
-func (r *CreateResponse) Decode(d *Decoder) (err error) { r.Path, err = d.ReadString(); return err }
+func (r *CreateResponse) Decode(d *Decoder) error { return (*pathRecord)(r).decode(d) }
 
 // Encode implements Record.
-func (r *CreateResponse) Encode(e *Encoder) { e.WriteString(r.Path) }
+func (r *CreateResponse) Encode(e *Encoder) { (*pathRecord)(r).encode(e) }
 
 // Create2Response is the reply body of create2, createContainer and
 // createTTL.
@@ -387,11 +392,10 @@ type Create2Response struct {
 }
 
 // Decode implements Record.
-func (r *Create2Response) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	return r.Stat.Decode(d)
+func (r *Create2Response) Decode(d *Decoder) error {
+	d.String(&r.Path)
+	r.Stat.Decode(d)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -407,19 +411,10 @@ type DeleteRequest struct {
 }
 
 // Decode implements Record.
-func (r *DeleteRequest) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	r.Version, err = d.ReadInt32()
-	return err
-}
+func (r *DeleteRequest) Decode(d *Decoder) error { return (*pathVersion)(r).decode(d) }
 
 // Encode implements Record.
-func (r *DeleteRequest) Encode(e *Encoder) {
-	e.WriteString(r.Path)
-	e.WriteInt32(r.Version)
-}
+func (r *DeleteRequest) Encode(e *Encoder) { (*pathVersion)(r).encode(e) }
 
 // CheckVersionRequest is the body of check (inside multi). Version -1
 // matches any version.
@@ -429,27 +424,10 @@ type CheckVersionRequest struct {
 }
 
 // Decode implements Record.
-func (r *CheckVersionRequest) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	r.Version, err = d.ReadInt32()
-	return err
-}
+func (r *CheckVersionRequest) Decode(d *Decoder) error { return (*pathVersion)(r).decode(d) }
 
 // Encode implements Record.
-func (r *CheckVersionRequest) Encode(e *Encoder) {
-	e.WriteString(r.Path)
-	e.WriteInt32(r.Version)
-}
-
-func decodePathWatch(d *Decoder, path *string, watch *bool) (err error) {
-	if *path, err = d.ReadString(); err != nil {
-		return err
-	}
-	*watch, err = d.ReadBool()
-	return err
-}
+func (r *CheckVersionRequest) Encode(e *Encoder) { (*pathVersion)(r).encode(e) }
 
 // ExistsRequest is the body of exists. Watch sets a data watch, which
 // ZooKeeper registers even when the node does not exist (so that it fires
@@ -460,10 +438,10 @@ type ExistsRequest struct {
 }
 
 // Decode implements Record.
-func (r *ExistsRequest) Decode(d *Decoder) error { return decodePathWatch(d, &r.Path, &r.Watch) }
+func (r *ExistsRequest) Decode(d *Decoder) error { return (*pathWatch)(r).decode(d) }
 
 // Encode implements Record.
-func (r *ExistsRequest) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+func (r *ExistsRequest) Encode(e *Encoder) { (*pathWatch)(r).encode(e) }
 
 // ExistsResponse is the reply body of exists when the node exists; a
 // missing node is reported as a header-only reply with CodeNoNode.
@@ -483,10 +461,10 @@ type GetDataRequest struct {
 }
 
 // Decode implements Record.
-func (r *GetDataRequest) Decode(d *Decoder) error { return decodePathWatch(d, &r.Path, &r.Watch) }
+func (r *GetDataRequest) Decode(d *Decoder) error { return (*pathWatch)(r).decode(d) }
 
 // Encode implements Record.
-func (r *GetDataRequest) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+func (r *GetDataRequest) Encode(e *Encoder) { (*pathWatch)(r).encode(e) }
 
 // GetDataResponse is the reply body of getData and reconfig.
 type GetDataResponse struct {
@@ -495,11 +473,10 @@ type GetDataResponse struct {
 }
 
 // Decode implements Record.
-func (r *GetDataResponse) Decode(d *Decoder) (err error) {
-	if r.Data, err = d.ReadBuffer(); err != nil {
-		return err
-	}
-	return r.Stat.Decode(d)
+func (r *GetDataResponse) Decode(d *Decoder) error {
+	d.Buffer(&r.Data)
+	r.Stat.Decode(d)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -516,15 +493,11 @@ type SetDataRequest struct {
 }
 
 // Decode implements Record.
-func (r *SetDataRequest) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	if r.Data, err = d.ReadBuffer(); err != nil {
-		return err
-	}
-	r.Version, err = d.ReadInt32()
-	return err
+func (r *SetDataRequest) Decode(d *Decoder) error {
+	d.String(&r.Path)
+	d.Buffer(&r.Data)
+	d.Int32(&r.Version)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -560,11 +533,10 @@ type GetACLResponse struct {
 }
 
 // Decode implements Record.
-func (r *GetACLResponse) Decode(d *Decoder) (err error) {
-	if r.ACL, err = readACLs(d); err != nil {
-		return err
-	}
-	return r.Stat.Decode(d)
+func (r *GetACLResponse) Decode(d *Decoder) error {
+	readACLs(d, &r.ACL)
+	r.Stat.Decode(d)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -582,15 +554,11 @@ type SetACLRequest struct {
 }
 
 // Decode implements Record.
-func (r *SetACLRequest) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	if r.ACL, err = readACLs(d); err != nil {
-		return err
-	}
-	r.Version, err = d.ReadInt32()
-	return err
+func (r *SetACLRequest) Decode(d *Decoder) error {
+	d.String(&r.Path)
+	readACLs(d, &r.ACL)
+	d.Int32(&r.Version)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -617,21 +585,19 @@ type GetChildrenRequest struct {
 }
 
 // Decode implements Record.
-func (r *GetChildrenRequest) Decode(d *Decoder) error {
-	return decodePathWatch(d, &r.Path, &r.Watch)
-}
+func (r *GetChildrenRequest) Decode(d *Decoder) error { return (*pathWatch)(r).decode(d) }
 
 // Encode implements Record.
-func (r *GetChildrenRequest) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+func (r *GetChildrenRequest) Encode(e *Encoder) { (*pathWatch)(r).encode(e) }
 
 // GetChildrenResponse is the reply body of getChildren. Children are names
 // relative to the parent, in no particular order.
 type GetChildrenResponse struct{ Children []string }
 
 // Decode implements Record.
-func (r *GetChildrenResponse) Decode(d *Decoder) (err error) {
-	r.Children, err = d.ReadStringVector()
-	return err
+func (r *GetChildrenResponse) Decode(d *Decoder) error {
+	d.StringVector(&r.Children)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -644,12 +610,10 @@ type GetChildren2Request struct {
 }
 
 // Decode implements Record.
-func (r *GetChildren2Request) Decode(d *Decoder) error {
-	return decodePathWatch(d, &r.Path, &r.Watch)
-}
+func (r *GetChildren2Request) Decode(d *Decoder) error { return (*pathWatch)(r).decode(d) }
 
 // Encode implements Record.
-func (r *GetChildren2Request) Encode(e *Encoder) { e.WriteString(r.Path); e.WriteBool(r.Watch) }
+func (r *GetChildren2Request) Encode(e *Encoder) { (*pathWatch)(r).encode(e) }
 
 // GetChildren2Response is the reply body of getChildren2.
 type GetChildren2Response struct {
@@ -658,11 +622,10 @@ type GetChildren2Response struct {
 }
 
 // Decode implements Record.
-func (r *GetChildren2Response) Decode(d *Decoder) (err error) {
-	if r.Children, err = d.ReadStringVector(); err != nil {
-		return err
-	}
-	return r.Stat.Decode(d)
+func (r *GetChildren2Response) Decode(d *Decoder) error {
+	d.StringVector(&r.Children)
+	r.Stat.Decode(d)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -703,9 +666,9 @@ func (r *GetAllChildrenNumberRequest) Encode(e *Encoder) { (*pathRecord)(r).enco
 type GetAllChildrenNumberResponse struct{ TotalNumber int32 }
 
 // Decode implements Record.
-func (r *GetAllChildrenNumberResponse) Decode(d *Decoder) (err error) {
-	r.TotalNumber, err = d.ReadInt32()
-	return err
+func (r *GetAllChildrenNumberResponse) Decode(d *Decoder) error {
+	d.Int32(&r.TotalNumber)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -716,9 +679,9 @@ func (r *GetAllChildrenNumberResponse) Encode(e *Encoder) { e.WriteInt32(r.Total
 type GetEphemeralsRequest struct{ PrefixPath string }
 
 // Decode implements Record.
-func (r *GetEphemeralsRequest) Decode(d *Decoder) (err error) {
-	r.PrefixPath, err = d.ReadString()
-	return err
+func (r *GetEphemeralsRequest) Decode(d *Decoder) error {
+	d.String(&r.PrefixPath)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -728,9 +691,9 @@ func (r *GetEphemeralsRequest) Encode(e *Encoder) { e.WriteString(r.PrefixPath) 
 type GetEphemeralsResponse struct{ Ephemerals []string }
 
 // Decode implements Record.
-func (r *GetEphemeralsResponse) Decode(d *Decoder) (err error) {
-	r.Ephemerals, err = d.ReadStringVector()
-	return err
+func (r *GetEphemeralsResponse) Decode(d *Decoder) error {
+	d.StringVector(&r.Ephemerals)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -748,18 +711,12 @@ type SetWatches struct {
 }
 
 // Decode implements Record.
-func (r *SetWatches) Decode(d *Decoder) (err error) {
-	if r.RelativeZxid, err = d.ReadInt64(); err != nil {
-		return err
-	}
-	if r.DataWatches, err = d.ReadStringVector(); err != nil {
-		return err
-	}
-	if r.ExistWatches, err = d.ReadStringVector(); err != nil {
-		return err
-	}
-	r.ChildWatches, err = d.ReadStringVector()
-	return err
+func (r *SetWatches) Decode(d *Decoder) error {
+	d.Int64(&r.RelativeZxid)
+	d.StringVector(&r.DataWatches)
+	d.StringVector(&r.ExistWatches)
+	d.StringVector(&r.ChildWatches)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -782,16 +739,14 @@ type SetWatches2 struct {
 }
 
 // Decode implements Record.
-func (r *SetWatches2) Decode(d *Decoder) (err error) {
-	if r.RelativeZxid, err = d.ReadInt64(); err != nil {
-		return err
-	}
-	for _, p := range []*[]string{&r.DataWatches, &r.ExistWatches, &r.ChildWatches, &r.PersistentWatches, &r.PersistentRecursiveWatches} {
-		if *p, err = d.ReadStringVector(); err != nil {
-			return err
-		}
-	}
-	return nil
+func (r *SetWatches2) Decode(d *Decoder) error {
+	d.Int64(&r.RelativeZxid)
+	d.StringVector(&r.DataWatches)
+	d.StringVector(&r.ExistWatches)
+	d.StringVector(&r.ChildWatches)
+	d.StringVector(&r.PersistentWatches)
+	d.StringVector(&r.PersistentRecursiveWatches)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -812,13 +767,10 @@ type AddWatchRequest struct {
 }
 
 // Decode implements Record.
-func (r *AddWatchRequest) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	m, err := d.ReadInt32()
-	r.Mode = AddWatchMode(m)
-	return err
+func (r *AddWatchRequest) Decode(d *Decoder) error {
+	d.String(&r.Path)
+	d.Int32((*int32)(&r.Mode))
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -835,13 +787,10 @@ type RemoveWatchesRequest struct {
 }
 
 // Decode implements Record.
-func (r *RemoveWatchesRequest) Decode(d *Decoder) (err error) {
-	if r.Path, err = d.ReadString(); err != nil {
-		return err
-	}
-	t, err := d.ReadInt32()
-	r.Type = WatcherType(t)
-	return err
+func (r *RemoveWatchesRequest) Decode(d *Decoder) error {
+	d.String(&r.Path)
+	d.Int32((*int32)(&r.Type))
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -876,15 +825,11 @@ type AuthPacket struct {
 }
 
 // Decode implements Record.
-func (r *AuthPacket) Decode(d *Decoder) (err error) {
-	if r.Type, err = d.ReadInt32(); err != nil {
-		return err
-	}
-	if r.Scheme, err = d.ReadString(); err != nil {
-		return err
-	}
-	r.Auth, err = d.ReadBuffer()
-	return err
+func (r *AuthPacket) Decode(d *Decoder) error {
+	d.Int32(&r.Type)
+	d.String(&r.Scheme)
+	d.Buffer(&r.Auth)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -901,12 +846,10 @@ type ClientInfo struct {
 }
 
 // Decode implements Record.
-func (r *ClientInfo) Decode(d *Decoder) (err error) {
-	if r.AuthScheme, err = d.ReadString(); err != nil {
-		return err
-	}
-	r.User, err = d.ReadString()
-	return err
+func (r *ClientInfo) Decode(d *Decoder) error {
+	d.String(&r.AuthScheme)
+	d.String(&r.User)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -920,22 +863,22 @@ type WhoAmIResponse struct{ ClientInfo []ClientInfo }
 
 // Decode implements Record.
 func (r *WhoAmIResponse) Decode(d *Decoder) error {
-	n, err := d.ReadVectorLen(8)
-	if err != nil {
-		return err
+	n := d.VectorLen(8)
+	if d.err != nil {
+		return d.err
 	}
-	r.ClientInfo = nil
-	if n <= 0 {
-		return nil
-	}
-	r.ClientInfo = make([]ClientInfo, n)
-	for i := range r.ClientInfo {
-		if err := r.ClientInfo[i].Decode(d); err != nil {
-			r.ClientInfo = nil
-			return err
+	var v []ClientInfo
+	if n > 0 {
+		v = make([]ClientInfo, n)
+		for i := range v {
+			v[i].Decode(d)
 		}
 	}
-	return nil
+	if d.err != nil {
+		v = nil
+	}
+	r.ClientInfo = v
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -950,7 +893,7 @@ func (r *WhoAmIResponse) Encode(e *Encoder) {
 type GetSASLRequest struct{ Token []byte }
 
 // Decode implements Record.
-func (r *GetSASLRequest) Decode(d *Decoder) (err error) { r.Token, err = d.ReadBuffer(); return err }
+func (r *GetSASLRequest) Decode(d *Decoder) error { d.Buffer(&r.Token); return d.Err() }
 
 // Encode implements Record.
 func (r *GetSASLRequest) Encode(e *Encoder) { e.WriteBuffer(r.Token) }
@@ -959,7 +902,7 @@ func (r *GetSASLRequest) Encode(e *Encoder) { e.WriteBuffer(r.Token) }
 type SetSASLResponse struct{ Token []byte }
 
 // Decode implements Record.
-func (r *SetSASLResponse) Decode(d *Decoder) (err error) { r.Token, err = d.ReadBuffer(); return err }
+func (r *SetSASLResponse) Decode(d *Decoder) error { d.Buffer(&r.Token); return d.Err() }
 
 // Encode implements Record.
 func (r *SetSASLResponse) Encode(e *Encoder) { e.WriteBuffer(r.Token) }
@@ -977,18 +920,12 @@ type ReconfigRequest struct {
 }
 
 // Decode implements Record.
-func (r *ReconfigRequest) Decode(d *Decoder) (err error) {
-	if r.JoiningServers, err = d.ReadString(); err != nil {
-		return err
-	}
-	if r.LeavingServers, err = d.ReadString(); err != nil {
-		return err
-	}
-	if r.NewMembers, err = d.ReadString(); err != nil {
-		return err
-	}
-	r.CurConfigID, err = d.ReadInt64()
-	return err
+func (r *ReconfigRequest) Decode(d *Decoder) error {
+	d.String(&r.JoiningServers)
+	d.String(&r.LeavingServers)
+	d.String(&r.NewMembers)
+	d.Int64(&r.CurConfigID)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -1008,18 +945,11 @@ type WatcherEvent struct {
 }
 
 // Decode implements Record.
-func (r *WatcherEvent) Decode(d *Decoder) (err error) {
-	t, err := d.ReadInt32()
-	if err != nil {
-		return err
-	}
-	s, err := d.ReadInt32()
-	if err != nil {
-		return err
-	}
-	r.Type, r.State = EventType(t), KeeperState(s)
-	r.Path, err = d.ReadString()
-	return err
+func (r *WatcherEvent) Decode(d *Decoder) error {
+	d.Int32((*int32)(&r.Type))
+	d.Int32((*int32)(&r.State))
+	d.String(&r.Path)
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -1035,9 +965,8 @@ type ErrorResponse struct{ Err ErrCode }
 
 // Decode implements Record.
 func (r *ErrorResponse) Decode(d *Decoder) error {
-	c, err := d.ReadInt32()
-	r.Err = ErrCode(c)
-	return err
+	d.Int32((*int32)(&r.Err))
+	return d.Err()
 }
 
 // Encode implements Record.
@@ -1057,14 +986,11 @@ const MultiHeaderSize = 9
 
 // Decode implements Record.
 func (r *MultiHeader) Decode(d *Decoder) error {
-	if d.Len() < MultiHeaderSize {
-		return d.truncated("MultiHeader", MultiHeaderSize)
-	}
-	t, _ := d.ReadInt32()
-	r.Done, _ = d.ReadBool()
-	c, _ := d.ReadInt32()
-	r.Type, r.Err = OpCode(t), ErrCode(c)
-	return nil
+	d.need("MultiHeader", MultiHeaderSize)
+	d.Int32((*int32)(&r.Type))
+	d.Bool(&r.Done)
+	d.Int32((*int32)(&r.Err))
+	return d.Err()
 }
 
 // Encode implements Record.

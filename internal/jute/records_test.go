@@ -3,7 +3,12 @@ package jute
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -378,4 +383,39 @@ func TestOpCodeIsWrite(t *testing.T) {
 	for _, op := range []OpCode{OpExists, OpGetData, OpGetChildren, OpGetChildren2, OpGetACL, OpSync, OpPing, OpMultiRead, OpSetWatches, OpAddWatch, OpAuth, OpWhoAmI} {
 		assert.False(t, op.IsWrite(), "%v", op)
 	}
+}
+
+// TestEveryRecordIsSampled keeps sampleRecords complete: every type of
+// this package with a Decode method must have a sample, so that the round
+// trip, truncation and fuzz tests cover it.
+func TestEveryRecordIsSampled(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	sampled := map[string]bool{}
+	for _, r := range sampleRecords() {
+		sampled[reflect.TypeOf(r).Elem().Name()] = true
+	}
+	fset := token.NewFileSet()
+	found := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		require.NoError(t, err)
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || fn.Name.Name != "Decode" {
+				continue
+			}
+			star, ok := fn.Recv.List[0].Type.(*ast.StarExpr)
+			if !ok {
+				continue
+			}
+			typ := star.X.(*ast.Ident).Name
+			found++
+			assert.True(t, sampled[typ], "%s has no sample in sampleRecords", typ)
+		}
+	}
+	assert.GreaterOrEqual(t, found, 50, "the Decode methods were not found")
 }
