@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,27 +61,6 @@ func (tc *testCluster) startAll(ids ...uint64) {
 	for _, err := range errs {
 		require.NoError(tc.t, err)
 	}
-}
-
-// memberSpec and parseMemberSpec pass an ensemble's members to a child
-// process: id=host:port,...
-func memberSpec(members map[uint64]string) string {
-	var parts []string
-	for id, a := range members {
-		parts = append(parts, fmt.Sprintf("%d=%s", id, a))
-	}
-	return strings.Join(parts, ",")
-}
-
-func parseMemberSpec(s string) map[uint64]string {
-	m := map[uint64]string{}
-	for _, part := range strings.Split(s, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		var id uint64
-		fmt.Sscan(k, &id)
-		m[id] = v
-	}
-	return m
 }
 
 func (tc *testCluster) options(id uint64) Options {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -492,11 +491,14 @@ func TestErrorsAreSentinelsWithPath(t *testing.T) {
 }
 
 // sortedKeys is a helper for stable failure messages.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+
+func TestParseMembers(t *testing.T) {
+	m, err := ParseMembers(" 1=127.0.0.1:7001, 2=[::1]:7002,3=db-3:7003")
+	require.NoError(t, err)
+	assert.Equal(t, map[uint64]string{1: "127.0.0.1:7001", 2: "[::1]:7002", 3: "db-3:7003"}, m)
+	assert.Equal(t, "1=127.0.0.1:7001,2=[::1]:7002,3=db-3:7003", FormatMembers(m))
+	for _, bad := range []string{"", "1", "0=h:1", "x=h:1", "1=h", "1=h:0", "1=:7", "1=h:1,1=g:2", "1=h:1,2=h:1"} {
+		_, err := ParseMembers(bad)
+		assert.Error(t, err, "%q", bad)
 	}
-	sort.Strings(keys)
-	return keys
 }

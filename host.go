@@ -98,7 +98,7 @@ func (h *sessionHost) end(id int64, st SessionState) {
 		s.end(st)
 		return
 	}
-	err := error(ErrClosed)
+	err := ErrClosed
 	if st == Expired {
 		err = ErrSessionExpired
 	}

@@ -277,7 +277,7 @@ func (s *Session) end(st SessionState) {
 	s.subs = nil
 	close(s.done)
 	s.mu.Unlock()
-	err := error(ErrClosed)
+	err := ErrClosed
 	if st == Expired {
 		err = ErrSessionExpired
 	}
@@ -371,11 +371,10 @@ func (s *Session) write(ctx context.Context, op, path string, cmd *wire.Command)
 // identities returns the session's proven identities from the local replica.
 func (s *Session) identities() []wire.AuthID {
 	var ids []wire.AuthID
-	s.c.fsm.view(func(v view) error {
+	s.c.fsm.peek(func(v view) {
 		if r := v.session(s.id); r != nil {
 			ids = r.Auth
 		}
-		return nil
 	})
 	return ids
 }

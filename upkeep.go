@@ -96,9 +96,8 @@ const orphanAge = 10 * time.Second
 // long as the member.
 func (c *Coord) orphanSessions(olderThan time.Time) []wire.SessionRef {
 	var refs []wire.SessionRef
-	c.fsm.view(func(v view) error {
+	c.fsm.peek(func(v view) {
 		refs = v.orphans(c.incarnation, c.host.hosts, olderThan)
-		return nil
 	})
 	return refs
 }
@@ -130,13 +129,12 @@ func (c *Coord) leaderLoop() {
 		}
 		var expired []wire.SessionRef
 		var reap []string
-		c.fsm.view(func(v view) error {
+		c.fsm.peek(func(v view) {
 			expired = v.expired(now, since, c.opts.HeartbeatInterval)
 			if now.Sub(lastReap) >= c.opts.CleanupInterval {
 				lastReap = now
 				reap = v.reapable(now.UnixMilli(), 1000)
 			}
-			return nil
 		})
 		if len(expired) > 0 {
 			c.proposeBackground(&wire.Command{Kind: wire.KindExpireSessions, Sessions: expired})

@@ -26,6 +26,16 @@ func (f *fsm) view(fn func(v view) error) error {
 	return fn(view{f})
 }
 
+// peek runs fn with a view of the committed state, unless the state
+// machine is closed (the member is stopping), when there is nothing to
+// read.
+func (f *fsm) peek(fn func(v view)) {
+	_ = f.view(func(v view) error {
+		fn(v)
+		return nil
+	})
+}
+
 // appliedIndex is the log index of the last applied entry: the zxid of the
 // state the view shows.
 func (v view) appliedIndex() int64 { return int64(v.f.applied) }
@@ -91,11 +101,6 @@ func (v view) counts() treeCounts {
 	return treeCounts{znodes: v.f.count, ephemerals: v.f.ephemerals, sessions: len(v.f.sessions), diskBytes: v.f.db.DiskUsage()}
 }
 
-// snapshotCounts says how many snapshots this replica saved and loaded.
-func (v view) snapshotCounts() (saved, recovered int) {
-	return v.f.stats.snapshotsSaved, v.f.stats.snapshotsRecovered
-}
-
 // orphans lists the attached sessions that incarnation hosts in the
 // replicated table but that hosted does not know, last renewed on their own
 // before olderThan.
@@ -144,7 +149,8 @@ func (v view) expired(now, since time.Time, slack time.Duration) []wire.SessionR
 // time now (ms).
 func (v view) reapable(now int64, limit int) []string {
 	var paths []string
-	v.f.db.Scan(reapPrefix(), func(k, _ []byte) bool {
+	// A failed scan reaps less this round; the next one looks again.
+	_ = v.f.db.Scan(reapPrefix(), func(k, _ []byte) bool {
 		path := reapPath(k)
 		n, err := v.f.storedNode(path)
 		if err != nil || n == nil || n.NumChildren > 0 {

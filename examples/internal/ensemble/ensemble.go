@@ -10,8 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/coordkit/coord"
@@ -89,14 +87,9 @@ func Start(ctx context.Context, id uint64, members, data string) (ms []*coord.Co
 
 // ParseMembers parses the -members flag: id=host:port,...
 func ParseMembers(s string) (map[uint64]string, error) {
-	m := map[uint64]string{}
-	for _, part := range strings.Split(s, ",") {
-		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
-		n, err := strconv.ParseUint(id, 10, 64)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("-members: %q is not id=host:port", part)
-		}
-		m[n] = addr
+	m, err := coord.ParseMembers(s)
+	if err != nil {
+		return nil, fmt.Errorf("-members: %w", err)
 	}
 	return m, nil
 }

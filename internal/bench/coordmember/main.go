@@ -21,8 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -57,14 +55,9 @@ func main() {
 }
 
 func run(id uint64, memberList, dir, zkAddr string, tick time.Duration, cpuprofile, logLevel string) error {
-	ms := map[uint64]string{}
-	for _, m := range strings.Split(memberList, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(m), "=")
-		n, err := strconv.ParseUint(k, 10, 64)
-		if !ok || err != nil {
-			return fmt.Errorf("-members: %q is not id=host:port", m)
-		}
-		ms[n] = v
+	ms, err := coord.ParseMembers(memberList)
+	if err != nil {
+		return fmt.Errorf("-members: %w", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
