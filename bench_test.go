@@ -186,7 +186,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 		if _, err := w.Set(ctx, "/watch", []byte{byte(i)}, -1); err != nil {
 			b.Fatal(err)
 		}
-		<-ch
+		recv(b, ch)
 		lat = append(lat, time.Since(t0))
 	}
 	lat.report(b, "")

@@ -73,7 +73,12 @@ func bareLock(ctx context.Context, s *coord.Session, dir string) (func() error, 
 			return nil, err
 		}
 		if ok {
-			<-ch
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				s.StopWatch(ch)
+				return nil, ctx.Err()
+			}
 		}
 	}
 }
@@ -210,7 +215,13 @@ func failoverOnce(b *testing.B, cl *cluster, timeout time.Duration, i int) time.
 	time.Sleep(200 * time.Millisecond) // the candidate is queued
 	b.StartTimer()
 	killed := ch.kill()
-	at, ok := <-won
+	var at time.Time
+	var ok bool
+	select {
+	case at, ok = <-won:
+	case <-time.After(time.Minute):
+		b.Fatal("no candidate won")
+	}
 	b.StopTimer()
 	if !ok {
 		b.Fatal("the candidate never led")

@@ -188,6 +188,19 @@ func (c *cluster) session(t testing.TB, id uint64, timeout time.Duration) *coord
 	return s
 }
 
+// recvT receives one value, failing the test instead of hanging.
+func recvT[T any](t testing.TB, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing received within 30s")
+	}
+	var zero T
+	return zero
+}
+
 // ctxT returns a context that ends with the test or after d.
 func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -267,7 +280,11 @@ func (c *cluster) startChild(t testing.TB, role string, env ...string) *child {
 func (ch *child) remove(t testing.TB) {
 	ch.once.Do(func() {
 		ch.kill()
-		<-ch.done
+		select {
+		case <-ch.done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the killed child did not exit")
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if err := ch.c.member(1).RemoveMember(ctx, ch.id); err != nil {

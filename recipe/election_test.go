@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -84,7 +85,7 @@ func TestElectionFailover(t *testing.T) {
 	}
 
 	killed := ch.kill()
-	first := <-wins
+	first := recvT(t, wins)
 	failover := first.at.Sub(killed)
 	t.Logf("failover: c%d leads %v after the leader's SIGKILL (session timeout %v)", first.i+1, failover, timeout)
 	require.Greater(t, first.term.Token(), childToken)
@@ -99,10 +100,10 @@ func TestElectionFailover(t *testing.T) {
 	}
 	require.NoError(t, cands[first.i].e.Resign(ctx))
 	require.ErrorIs(t, first.term.Err(), ErrReleased)
-	second := <-wins
+	second := recvT(t, wins)
 	require.Greater(t, second.term.Token(), first.term.Token())
 	require.NoError(t, cands[second.i].e.Resign(ctx))
-	third := <-wins
+	third := recvT(t, wins)
 	require.Greater(t, third.term.Token(), second.term.Token())
 	require.NoError(t, cands[third.i].e.Resign(ctx))
 
@@ -157,7 +158,11 @@ func TestElectionLead(t *testing.T) {
 	err := e.Lead(ctx, func(lctx context.Context, term *Lease) error {
 		require.NoError(t, admin.Sync(ctx, "/"))
 		require.NoError(t, admin.Delete(ctx, term.Path(), -1))
-		<-lctx.Done()
+		select {
+		case <-lctx.Done():
+		case <-time.After(30 * time.Second):
+			return errors.New("the term did not end with its node")
+		}
 		return context.Cause(lctx)
 	})
 	require.ErrorIs(t, err, ErrNodeGone)

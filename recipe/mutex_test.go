@@ -112,7 +112,7 @@ func TestMutexReentrant(t *testing.T) {
 	require.NoError(t, l1.Err())
 	require.NoError(t, a.Unlock(ctx))
 	require.ErrorIs(t, l1.Err(), ErrReleased)
-	lb := <-got
+	lb := recvT(t, got)
 	require.Greater(t, lb.Token(), l1.Token())
 	require.ErrorIs(t, a.Unlock(ctx), ErrNotHeld)
 	require.NoError(t, b.Unlock(ctx))
@@ -144,7 +144,7 @@ func TestMutexHolderKilled(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	killed := ch.kill()
-	l := <-got
+	l := recvT(t, got)
 	waited := time.Since(killed)
 	t.Logf("lock passed %v after SIGKILL (session timeout %v)", waited, timeout)
 	require.NotNil(t, l)
@@ -217,7 +217,7 @@ func TestLeaseCheckGuardsWrites(t *testing.T) {
 	data, _, err := s.Get(ctx, path)
 	require.NoError(t, err)
 	require.Equal(t, "holder", string(data))
-	<-l.Done()
+	recvT(t, l.Done())
 	require.ErrorIs(t, l.Err(), ErrNodeGone)
 	require.NoError(t, m.Unlock(ctx))
 }

@@ -226,8 +226,8 @@ func TestBarriers(t *testing.T) {
 	case <-time.After(150 * time.Millisecond):
 	}
 	require.NoError(t, b.Remove(ctx))
-	require.NoError(t, <-released)
-	require.NoError(t, <-released)
+	require.NoError(t, recvT(t, released))
+	require.NoError(t, recvT(t, released))
 
 	dir := root + "/barrier/double"
 	var entered, left atomic.Int32

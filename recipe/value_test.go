@@ -24,7 +24,7 @@ func TestCounter(t *testing.T) {
 	path := root + "/counter/n"
 	w := NewCounter(cl.session(t, 3, 4*time.Second), path)
 	watch := w.Watch(ctx)
-	require.Equal(t, Count{Version: -1}, <-watch)
+	require.Equal(t, Count{Version: -1}, recvT(t, watch))
 
 	var wg sync.WaitGroup
 	for i := range 6 {
@@ -73,7 +73,7 @@ func TestValueWatch(t *testing.T) {
 	reader := NewValue(cl.session(t, 2, 4*time.Second), path)
 	wctx, stop := context.WithCancel(ctx)
 	ch := reader.Watch(wctx)
-	require.False(t, (<-ch).Exists())
+	require.False(t, recvT(t, ch).Exists())
 
 	writer := NewValue(cl.session(t, 1, 4*time.Second), path)
 	v0, err := writer.CompareAndSet(ctx, -1, []byte("a"))
@@ -121,7 +121,7 @@ func TestCacheConsistentSnapshots(t *testing.T) {
 	var stopOnce sync.Once
 	stopWriter := func() {
 		stopOnce.Do(func() { close(stop) })
-		<-writerDone
+		recvT(t, writerDone)
 	}
 	defer stopWriter()
 	go func() {
@@ -147,7 +147,7 @@ func TestCacheConsistentSnapshots(t *testing.T) {
 			writes.Add(1)
 		}
 	}()
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool { return writes.Load() > 0 }, 10*time.Second, time.Millisecond, "the writer does not write")
 
 	var events atomic.Int64
 	rs := cl.session(t, 3, 4*time.Second)

@@ -381,7 +381,7 @@ func testWatches(t *testing.T, e *ensemble) {
 	assert.Equal(t, "NodeDataChanged /w/sw", evString(r.waitEvents(1, 5*time.Second)))
 
 	// go-zookeeper re-registers its watches after moving to another member.
-	mv, _ := connect(t, []string{e.member(1).addr, e.member(2).addr}, to)
+	mv, mvEvents := connect(t, []string{e.member(1).addr, e.member(2).addr}, to)
 	_, _, gch, err = mv.GetW("/w/sw")
 	require.NoError(t, err)
 	dropped := false
@@ -390,7 +390,8 @@ func testWatches(t *testing.T, e *ensemble) {
 		dropped = e.member(id).srv.dropSession(mv.SessionID()) || dropped
 	}
 	require.True(t, dropped)
-	time.Sleep(200 * time.Millisecond)
+	waitState(t, mvEvents, zk.StateDisconnected, 10*time.Second)
+	waitState(t, mvEvents, zk.StateHasSession, 10*time.Second)
 	_, err = m.Set("/w/sw", []byte("after move"), -1)
 	require.NoError(t, err)
 	ev = waitEvent(t, gch, 10*time.Second)

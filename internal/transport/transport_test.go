@@ -40,6 +40,19 @@ func startWith(t *testing.T, addr string, peers *Peers) *endpoint {
 	return e
 }
 
+// recvT receives one value, failing the test instead of hanging.
+func recvT[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing received within 10s")
+	}
+	var zero T
+	return zero
+}
+
 func batch(term uint64) pb.MessageBatch {
 	return pb.MessageBatch{DeploymentId: 7, SourceAddress: "x", Requests: []pb.Message{{Type: pb.Heartbeat, Term: term, ShardID: 1, To: 2, From: 1}}}
 }
@@ -51,7 +64,7 @@ func TestMessagesFlowAndReconnectQuickly(t *testing.T) {
 	conn, err := ea.GetConnection(context.Background(), b)
 	require.NoError(t, err)
 	require.NoError(t, conn.SendMessageBatch(batch(1)))
-	got := <-eb.batches
+	got := recvT(t, eb.batches)
 	assert.Equal(t, uint64(1), got.Requests[0].Term)
 	assert.Equal(t, uint64(7), got.DeploymentId)
 
@@ -93,7 +106,7 @@ func TestSnapshotStreamReportsFailure(t *testing.T) {
 	}
 	sc.Close()
 	for i := uint64(0); i < 3; i++ {
-		c := <-eb.chunks
+		c := recvT(t, eb.chunks)
 		assert.Equal(t, i, c.ChunkId)
 	}
 }
@@ -124,7 +137,7 @@ func TestGarbageFromTheNetworkIsDropped(t *testing.T) {
 	ea := start(t, freeAddr(t))
 	conn, _ := ea.GetConnection(context.Background(), b)
 	require.NoError(t, conn.SendMessageBatch(batch(4)))
-	assert.Equal(t, uint64(4), (<-eb.batches).Requests[0].Term)
+	assert.Equal(t, uint64(4), recvT(t, eb.batches).Requests[0].Term)
 }
 
 func TestPeersRecordWhatWasHeardAndSent(t *testing.T) {
