@@ -45,6 +45,7 @@ func run() int {
 		checkTime  = flag.Duration("check-time", 2*time.Minute, "total time the linearizability check may take")
 		opTimeout  = flag.Duration("op-timeout", 10*time.Second, "an operation without an answer this long has an unknown outcome")
 		sessionTTL = flag.Duration("session-timeout", 6*time.Second, "session timeout the clients request")
+		partitions = flag.Bool("partitions", true, "put partitions in the schedule where the cluster can make them (false: the schedule a cluster without them gets, to compare)")
 	)
 	flag.Parse()
 	if (*script == "") == !*proc {
@@ -110,8 +111,12 @@ func run() int {
 		cl.Stop()
 		return 2
 	}
+	runCl := cl
+	if !*partitions {
+		runCl = noPartitions{cl}
+	}
 	rep, err := chaos.Run(ctx, chaos.Config{
-		Cluster: cl, Duration: *duration, Seed: *seed, OutDir: *outDir, MaxGap: *maxGap,
+		Cluster: runCl, Duration: *duration, Seed: *seed, OutDir: *outDir, MaxGap: *maxGap,
 		CheckBudget: *checkTime, OpTimeout: *opTimeout, SessionTimeout: *sessionTTL,
 	})
 	if pc, ok := cl.(*chaos.ProcCluster); ok {
@@ -128,3 +133,8 @@ func run() int {
 	}
 	return 0
 }
+
+// noPartitions is a cluster whose partitions the schedule leaves out.
+type noPartitions struct{ chaos.Cluster }
+
+func (noPartitions) CanPartition() bool { return false }
