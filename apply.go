@@ -3,6 +3,7 @@ package coord
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -31,8 +32,12 @@ type update struct {
 	changes    []change
 	ended      []endedSession
 	clock      int64
-	lastIndex  uint64 // the batch's last entry, set by finish
-	err        error  // a storage failure; see storageFailure
+	digest     uint64      // the tree digest after the staged writes
+	digests    [][2]uint64     // (index, digest) after each entry of the batch
+	verdicts   map[uint64]bool // replica -> whether its digest claim matched ours
+	mismatch   string      // the last digest claim that differed from ours
+	lastIndex  uint64      // the batch's last entry, set by finish
+	err        error       // a storage failure; see storageFailure
 	kids       []childChange
 }
 
@@ -48,6 +53,7 @@ func newUpdate(f *fsm) *update {
 		clock:      f.clock,
 		count:      f.count,
 		ephemerals: f.ephemerals,
+		digest:     f.digest,
 	}
 }
 
@@ -60,6 +66,9 @@ func (u *update) finish(last uint64) {
 	u.batch.Set(keyTime, u64(uint64(u.clock)))
 	if u.count != u.f.count {
 		u.batch.Set(keyCount, u64(uint64(u.count)))
+	}
+	if u.digest != u.f.digest {
+		u.batch.Set(keyDigest, u64(u.digest))
 	}
 	u.lastIndex = last
 }
@@ -97,6 +106,19 @@ func (u *update) publishLocked(now time.Time) {
 	f.clock = u.clock
 	f.count = u.count
 	f.ephemerals = u.ephemerals
+	f.digest = u.digest
+	for _, d := range u.digests {
+		f.digests.record(d[0], d[1])
+	}
+	for r, ok := range u.verdicts {
+		if f.verdicts == nil {
+			f.verdicts = make(map[uint64]bool)
+		}
+		f.verdicts[r] = ok
+	}
+	if u.mismatch != "" {
+		f.lastMismatch = u.mismatch
+	}
 }
 
 // node implements treeReader over the committed store plus staged writes.
@@ -139,6 +161,7 @@ func (u *update) merge(t *txn) error {
 			return err
 		}
 		u.nodes[path] = n
+		u.digest = digestAdd(u.digest, path, old, n)
 		if n == nil {
 			u.batch.Delete(nodeKey(path))
 		} else {
@@ -310,6 +333,9 @@ func (u *update) apply(index uint64, cmd *wire.Command) *wire.Result {
 		return u.addAuth(cmd)
 	case wire.KindReap:
 		return u.reap(zxid, cmd.Paths)
+	case wire.KindDigest:
+		u.checkDigest(cmd.DigestReplica, cmd.DigestIndex, cmd.Digest)
+		return &wire.Result{}
 	}
 	return codeResult(ErrUnimplemented)
 }
@@ -374,6 +400,36 @@ func (u *update) reap(zxid int64, paths []string) *wire.Result {
 		return u.storageFailure(err)
 	}
 	return &wire.Result{}
+}
+
+// checkDigest compares another replica's digest at index with this one's,
+// when it still knows its own (it may have loaded a snapshot since), and
+// records the verdict. The command's result is the same on every member;
+// what each concludes is its own (see fsm.judgeDigests).
+func (u *update) checkDigest(replica, index, claimed uint64) {
+	if replica == u.f.replica || replica == 0 {
+		return
+	}
+	var have uint64
+	found := false
+	for _, d := range u.digests {
+		if d[0] == index {
+			have, found = d[1], true
+		}
+	}
+	if !found {
+		have, found = u.f.digests.at(index)
+	}
+	if !found {
+		return
+	}
+	if u.verdicts == nil {
+		u.verdicts = make(map[uint64]bool)
+	}
+	u.verdicts[replica] = have == claimed
+	if have != claimed {
+		u.mismatch = fmt.Sprintf("at index %d replica %d's tree hashes to %016x, this member's to %016x", index, replica, claimed, have)
+	}
 }
 
 // renewIndex is the log index of a session's latest renewal: its own, or its

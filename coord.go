@@ -133,7 +133,8 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 	c.unlog = raftlog.Attach(opts.Logger)
 	c.fsm = newFSM(filepath.Join(opts.DataDir, "tree"), store.Options{
 		CacheSize: opts.CacheSize, Logger: opts.Logger,
-	}, c.host)
+	}, c.host, opts.ID)
+	c.fsm.onDiverged = c.diverged
 	leader := newLeaderWatch()
 
 	nh, err := dragonboat.NewNodeHost(c.nodeHostConfig(leader))
@@ -165,6 +166,7 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 		return nil, err
 	}
 	c.quorumAt.Store(time.Now().UnixNano())
+	c.countOthers()
 	def, err := c.NewSession(ctx)
 	if err != nil {
 		why := c.unreachable()
@@ -175,6 +177,14 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 	c.wg.Add(2)
 	go c.heartbeatLoop()
 	go c.leaderLoop()
+	if opts.VerifyInterval > 0 {
+		c.wg.Add(1)
+		go c.verifyLoop()
+	}
+	if opts.DigestInterval > 0 {
+		c.wg.Add(1)
+		go c.digestLoop()
+	}
 	c.log.Debug("member started", "addr", opts.Addr, "leader", leader.id.Load())
 	return c, nil
 }
@@ -461,6 +471,16 @@ func (c *Coord) shutdown() {
 	})
 }
 
+// Err reports why the member does not serve, or nil while it does: its
+// replica of the tree diverged from the ensemble's (ErrDiverged, wrapped
+// with what was found), or it is closed.
+func (c *Coord) Err() error {
+	if c.host.isClosed() {
+		return ErrClosed
+	}
+	return c.fsm.divergence()
+}
+
 // Stats is a snapshot of a member's state, for monitoring.
 type Stats struct {
 	ID             uint64 // this member
@@ -474,6 +494,8 @@ type Stats struct {
 	Watches        int    // watches set through this member
 	WatchedPaths   int    // distinct paths those watches are on
 	DiskBytes      uint64 // the tree store's size on disk
+	Digest         uint64 // the tree digest at LastZxid (equal on every member at one index)
+	Diverged       string // why the member stopped serving; empty while it serves
 }
 
 // Stats reports the member's state as its local replica sees it.
@@ -484,8 +506,12 @@ func (c *Coord) Stats() Stats {
 		st.LastZxid = v.appliedIndex()
 		n := v.counts()
 		st.Znodes, st.Ephemerals, st.Sessions, st.DiskBytes = n.znodes, n.ephemerals, n.sessions, n.diskBytes
+		st.Digest = v.treeDigest()
 	})
 	st.HostedSessions = c.host.count()
+	if err := c.fsm.divergence(); err != nil {
+		st.Diverged = err.Error()
+	}
 	st.Watches, st.WatchedPaths = c.watches.counts()
 	return st
 }

@@ -52,6 +52,10 @@ var (
 	// ErrNoQuorum is returned when a write cannot reach a quorum of members
 	// before its context ends.
 	ErrNoQuorum = errors.New("coord: no quorum")
+	// ErrDiverged is returned by every call on a member whose replica of
+	// the tree is found to differ from the ensemble's (see
+	// Options.DigestInterval): it serves nothing until it is rebuilt.
+	ErrDiverged = errors.New("coord: this member's tree diverged from the ensemble's")
 )
 
 var errorsByCode = func() map[int32]*Error {

@@ -62,6 +62,15 @@ type fsm struct {
 	kids       childCache                // children of directories listed lately
 	cache      nodeCache                 // znodes read or written lately
 	stats      fsmStats
+	digest       uint64          // the tree digest at applied
+	digests      digestRing      // the digest after each recent entry
+	verdicts     map[uint64]bool // other replica -> whether its last digest claim matched ours
+	lastMismatch string          // the last claim that did not
+	replica      uint64          // this member's replica id, to skip its own claims
+	others       atomic.Int64    // how many other members the ensemble has, as last seen
+
+	diverged   atomic.Pointer[error] // why this replica stopped serving; nil: it serves
+	onDiverged func(error)           // told once when it stops
 }
 
 type fsmStats struct {
@@ -69,8 +78,8 @@ type fsmStats struct {
 	snapshotsRecovered int
 }
 
-func newFSM(dir string, opt store.Options, obs applyObserver) *fsm {
-	return &fsm{dir: dir, storeOpt: opt, observer: obs}
+func newFSM(dir string, opt store.Options, obs applyObserver, replica uint64) *fsm {
+	return &fsm{dir: dir, storeOpt: opt, observer: obs, replica: replica}
 }
 
 var _ sm.IOnDiskStateMachine = (*fsm)(nil)
@@ -122,6 +131,7 @@ func (f *fsm) initTree() error {
 	put("/zookeeper", &wire.Node{ACL: open, NumChildren: 2, Cversion: -2})
 	put("/zookeeper/quota", &wire.Node{ACL: open})
 	put("/zookeeper/config", &wire.Node{ACL: read, Aversion: -1})
+	// The digest is left to loadDigestLocked, which computes it.
 	b.Set(keyApplied, u64(0))
 	b.Set(keyCount, u64(4))
 	return b.Commit(true)
@@ -187,10 +197,34 @@ func (f *fsm) loadLocked() error {
 		return err
 	}
 	f.ephemerals = 0
-	return f.db.Scan(allEphemeralsPrefix(), func(_, _ []byte) bool {
+	if err := f.db.Scan(allEphemeralsPrefix(), func(_, _ []byte) bool {
 		f.ephemerals++
 		return true
-	})
+	}); err != nil {
+		return err
+	}
+	return f.loadDigestLocked()
+}
+
+// loadDigestLocked reads the tree digest, computing it once for a store
+// written before digests were kept.
+func (f *fsm) loadDigestLocked() error {
+	f.digests.reset()
+	f.verdicts = nil
+	v, ok, err := f.db.Get(keyDigest)
+	if err != nil {
+		return err
+	}
+	if ok && len(v) == 8 {
+		f.digest = be64(v)
+		return nil
+	}
+	if f.digest, err = scanDigest(f.db, nil); err != nil {
+		return err
+	}
+	b := f.db.NewBatch()
+	b.Set(keyDigest, u64(f.digest))
+	return b.Commit(true)
 }
 
 // loadUint reads a uint64 scalar; an absent key is 0.
@@ -225,6 +259,7 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	u := newUpdate(f)
 	for i := range entries {
 		entries[i].Result = u.applyLogged(entries[i].Index, entries[i].Cmd)
+		u.digests = append(u.digests, [2]uint64{entries[i].Index, u.digest})
 	}
 	if u.err != nil {
 		u.batch.Abort()
@@ -241,6 +276,9 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		return nil, fmt.Errorf("coord: committing applied entries: %w", err)
 	}
 	u.publishLocked(time.Now())
+	if len(u.verdicts) > 0 {
+		f.judgeDigestsLocked()
+	}
 	if invariantChecks {
 		if err := f.verifyLocked(); err != nil {
 			return nil, fmt.Errorf("coord: after applying entries %d..%d: %w", entries[0].Index, entries[len(entries)-1].Index, err)

@@ -11,7 +11,7 @@ import (
 )
 
 func BenchmarkFSMApplySet(b *testing.B) {
-	f := newFSM(b.TempDir(), store.Options{}, nil)
+	f := newFSM(b.TempDir(), store.Options{}, nil, 1)
 	if _, err := f.Open(nil); err != nil {
 		b.Fatal(err)
 	}

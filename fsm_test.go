@@ -40,7 +40,7 @@ func (r *recordingObserver) recovered(view) { r.recoveries++ }
 func newMachine(t *testing.T) *machine {
 	t.Helper()
 	obs := &recordingObserver{}
-	f := newFSM(t.TempDir(), store.Options{CacheSize: 1 << 20}, obs)
+	f := newFSM(t.TempDir(), store.Options{CacheSize: 1 << 20}, obs, 1)
 	applied, err := f.Open(nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })

@@ -13,6 +13,7 @@ import "github.com/coordkit/coord/internal/wire"
 func (f *fsm) verifyLocked() error {
 	children := make(map[string]int32)
 	nodes := make(map[string]*wire.Node)
+	var digest uint64
 	var ferr error
 	err := f.db.Scan(nodesPrefix(), func(k, v []byte) bool {
 		path, ok := parseNodeKey(k)
@@ -26,6 +27,7 @@ func (f *fsm) verifyLocked() error {
 			return false
 		}
 		nodes[path] = n
+		digest += nodeDigest(path, n)
 		if path != "/" {
 			children[parentOf(path)]++
 		}
@@ -39,6 +41,9 @@ func (f *fsm) verifyLocked() error {
 	}
 	if int64(len(nodes)) != f.count {
 		return corruptf("%d nodes stored, the count says %d", len(nodes), f.count)
+	}
+	if digest != f.digest {
+		return corruptf("the nodes hash to %016x, the digest kept is %016x", digest, f.digest)
 	}
 	wantEphemerals := make(map[string]bool)
 	wantReap := make(map[string]bool)

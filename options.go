@@ -56,6 +56,14 @@ type Options struct {
 	// CleanupInterval is how often the leader removes containers whose last
 	// child is gone and expired TTL nodes (1 s).
 	CleanupInterval time.Duration
+	// DigestInterval is how often the leader proposes its tree digest for
+	// every member to compare with its own (10 s; negative: never). A
+	// member whose digest differs stops serving with ErrDiverged.
+	DigestInterval time.Duration
+	// VerifyInterval is how often a member recomputes its digest from its
+	// store, which finds a store damaged under the state machine (an hour,
+	// and once soon after Open; negative: never).
+	VerifyInterval time.Duration
 
 	// TickInterval is the Raft tick, the unit of the next two (10 ms).
 	TickInterval time.Duration
@@ -138,6 +146,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CleanupInterval == 0 {
 		o.CleanupInterval = time.Second
+	}
+	if o.DigestInterval == 0 {
+		o.DigestInterval = 10 * time.Second
+	}
+	if o.VerifyInterval == 0 {
+		o.VerifyInterval = time.Hour
 	}
 	if o.TickInterval == 0 {
 		o.TickInterval = 10 * time.Millisecond

@@ -25,6 +25,7 @@ var (
 	keyApplied    = []byte{prefixMeta, 'i'}            // uint64 BE: last applied log index
 	keyTime       = []byte{prefixMeta, 't'}            // int64 BE: the tree's clock, ms
 	keyCount      = []byte{prefixMeta, 'c'}            // uint64 BE: number of znodes
+	keyDigest     = []byte{prefixMeta, 'd'}            // uint64 BE: the tree digest (digest.go)
 	keyRecovering = []byte{prefixLocal, 'r', 'e', 'c'} // set while a snapshot is being loaded
 )
 

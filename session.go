@@ -106,6 +106,9 @@ func (c *Coord) NewSession(ctx context.Context, opts ...SessionOption) (*Session
 	if c.host.isClosed() {
 		return nil, ErrClosed
 	}
+	if err := c.fsm.divergence(); err != nil {
+		return nil, fmt.Errorf("coord: new session: %w", ErrDiverged)
+	}
 	timeout := c.opts.clampTimeout(cfg.timeout)
 	password := make([]byte, 16)
 	rand.Read(password)
@@ -135,6 +138,9 @@ func (c *Coord) AttachSession(ctx context.Context, id int64, password []byte, op
 	var cfg sessionConfig
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := c.fsm.divergence(); err != nil {
+		return nil, fmt.Errorf("coord: attach session 0x%x: %w", id, ErrDiverged)
 	}
 	var timeout time.Duration
 	lookup := func(v view) error {
@@ -313,6 +319,18 @@ func (s *Session) ended() error {
 	return nil
 }
 
+// serving returns the error for calls that need the session live and its
+// member's replica sound.
+func (s *Session) serving() error {
+	if err := s.ended(); err != nil {
+		return err
+	}
+	if s.c.fsm.divergence() != nil {
+		return ErrDiverged
+	}
+	return nil
+}
+
 // Close closes the session: its ephemeral nodes are deleted and its watches
 // end. Closing a closed or expired session does nothing.
 func (s *Session) Close() error {
@@ -354,7 +372,7 @@ func (s *Session) Detach(ctx context.Context) error {
 // write proposes a tree command for the session and turns a failed result
 // into an error naming op and path.
 func (s *Session) write(ctx context.Context, op, path string, cmd *wire.Command) (*wire.Result, error) {
-	if err := s.ended(); err != nil {
+	if err := s.serving(); err != nil {
 		return nil, pathErr(op, path, err)
 	}
 	cmd.Session = s.id
@@ -495,7 +513,7 @@ func (s *Session) AddAuth(ctx context.Context, scheme string, cred []byte) error
 	if err != nil {
 		return fmt.Errorf("coord: addAuth: %w", err)
 	}
-	if err := s.ended(); err != nil {
+	if err := s.serving(); err != nil {
 		return fmt.Errorf("coord: addAuth: %w", err)
 	}
 	res, err := s.c.proposer.propose(ctx, &wire.Command{Kind: wire.KindAddAuth, Session: s.id, Auth: ids})
@@ -515,7 +533,7 @@ func (s *Session) Sync(ctx context.Context, path string) error {
 	if err := validatePath(path, false); err != nil {
 		return pathErrf("sync", path, ErrBadArguments, "%v", err)
 	}
-	if err := s.ended(); err != nil {
+	if err := s.serving(); err != nil {
 		return pathErr("sync", path, err)
 	}
 	return pathErr("sync", path, s.c.proposer.sync(ctx))
@@ -532,7 +550,7 @@ func (s *Session) readNode(ctx context.Context, op, path string, fn func(v view,
 	if err := validatePath(path, false); err != nil {
 		return pathErrf(op, path, ErrBadArguments, "%v", err)
 	}
-	if err := s.ended(); err != nil {
+	if err := s.serving(); err != nil {
 		return pathErr(op, path, err)
 	}
 	return pathErr(op, path, s.c.fsm.view(func(v view) error {
@@ -876,7 +894,7 @@ func (s *Session) Ephemerals(ctx context.Context, prefix string) ([]string, erro
 	if prefix == "" || prefix[0] != '/' {
 		return nil, pathErrf("getEphemerals", prefix, ErrBadArguments, "prefix must start with /")
 	}
-	if err := s.ended(); err != nil {
+	if err := s.serving(); err != nil {
 		return nil, pathErr("getEphemerals", prefix, err)
 	}
 	var paths []string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coordkit/coord/internal/wire"
+	"github.com/lni/dragonboat/v4"
 )
 
 // Member-wide upkeep: the loops every member runs for the sessions it
@@ -53,7 +54,10 @@ func (c *Coord) heartbeatLoop() {
 				c.host.setSuspended(false)
 			}
 		case <-t.C:
-			if inflight < maxHeartbeatsInFlight {
+			// A diverged member stops renewing its sessions: they expire, and
+			// the locks and registrations they hold go with them, while their
+			// clients move to other members.
+			if inflight < maxHeartbeatsInFlight && c.fsm.divergence() == nil {
 				if rs, err := c.proposer.proposeOnce(cmd, c.suspendAfter()); err == nil {
 					inflight++
 					waiters.Add(1)
@@ -143,6 +147,77 @@ func (c *Coord) leaderLoop() {
 			c.proposeBackground(&wire.Command{Kind: wire.KindReap, Paths: reap})
 		}
 	}
+}
+
+// digestLoop proposes this member's tree digest every DigestInterval (with
+// jitter, so members do not all propose at once), for every other member to
+// compare with its own (digest.go).
+func (c *Coord) digestLoop() {
+	defer c.wg.Done()
+	for {
+		jitter := time.Duration(randomUint64() % uint64(c.opts.DigestInterval/4+1))
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(c.opts.DigestInterval - c.opts.DigestInterval/8 + jitter):
+		}
+		c.countOthers()
+		var cmd *wire.Command
+		c.fsm.peek(func(v view) {
+			cmd = &wire.Command{Kind: wire.KindDigest, DigestIndex: uint64(v.appliedIndex()),
+				Digest: v.treeDigest(), DigestReplica: c.opts.ID}
+		})
+		if cmd != nil && c.fsm.divergence() == nil {
+			c.proposeBackground(cmd)
+		}
+	}
+}
+
+// countOthers tells the state machine how many other members there are, for
+// its digest verdicts.
+func (c *Coord) countOthers() {
+	n := len(c.opts.Members) - 1
+	if info := c.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true}); info != nil {
+		for _, sh := range info.ShardInfoList {
+			if sh.ShardID == treeShard && len(sh.Replicas) > 0 {
+				n = len(sh.Replicas) - 1
+			}
+		}
+	}
+	c.fsm.others.Store(int64(max(n, 0)))
+}
+
+// verifyLoop recomputes the tree digest from the store soon after Open and
+// then every VerifyInterval; a store changed under the state machine stops
+// the member (see digest.go).
+func (c *Coord) verifyLoop() {
+	defer c.wg.Done()
+	wait := min(5*time.Second, c.opts.VerifyInterval)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(wait):
+		}
+		wait = c.opts.VerifyInterval
+		start := time.Now()
+		if err := c.fsm.verifyStoredDigest(c.stop); err != nil && !errors.Is(err, ErrClosed) {
+			c.log.Debug("store verification", "err", err)
+		} else {
+			c.log.Debug("store verified", "took", time.Since(start))
+		}
+	}
+}
+
+// diverged stops the member from serving: its replica is not the
+// ensemble's. It keeps taking part in Raft (its log is sound, and its vote
+// and acknowledgements keep the quorum), but answers every call with
+// ErrDiverged and stops renewing its sessions until an operator rebuilds
+// it.
+func (c *Coord) diverged(err error) {
+	c.log.Error("this member's tree differs from the ensemble's; it stops serving until rebuilt from a healthy member",
+		"err", err)
+	c.host.setSuspended(true)
 }
 
 // proposeBackground proposes a command of the member's own upkeep.

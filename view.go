@@ -40,6 +40,9 @@ func (f *fsm) peek(fn func(v view)) {
 // state the view shows.
 func (v view) appliedIndex() int64 { return int64(v.f.applied) }
 
+// treeDigest is the digest of the tree the view shows (digest.go).
+func (v view) treeDigest() uint64 { return v.f.digest }
+
 // node returns the node at path, nil if absent.
 func (v view) node(path string) (*wire.Node, error) { return v.f.storedNode(path) }
 

@@ -481,7 +481,7 @@ func (s *Session) RemoveWatches(ctx context.Context, path string, which WatcherT
 	if which < WatchChildren || which > WatchPersistentRecursive {
 		return pathErrf("removeWatches", path, ErrBadArguments, "unknown watcher type %d", which)
 	}
-	if err := s.ended(); err != nil {
+	if err := s.serving(); err != nil {
 		return pathErr("removeWatches", path, err)
 	}
 	found := s.c.watches.find(s.id, path, watchKinds(which))

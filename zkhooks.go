@@ -61,7 +61,7 @@ func (s *Session) RestoreWatches(ctx context.Context, relZxid int64, data, exist
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.ended(); err != nil {
+	if err := s.serving(); err != nil {
 		return fmt.Errorf("coord: restoreWatches: %w", err)
 	}
 	err := s.c.fsm.view(func(v view) error {

@@ -19,8 +19,10 @@ import (
 // ended session closes the connection after the reply.
 func (c *conn) failure(err error) result {
 	switch {
-	case errors.Is(err, coord.ErrNoQuorum), errors.Is(err, coord.ErrClosed),
+	case errors.Is(err, coord.ErrNoQuorum), errors.Is(err, coord.ErrClosed), errors.Is(err, coord.ErrDiverged),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// A member whose replica diverged serves nothing: the client moves
+		// to another.
 		return result{after: dropNow}
 	case errors.Is(err, coord.ErrSessionExpired), errors.Is(err, coord.ErrSessionMoved):
 		return result{code: jute.ErrCode(coord.ErrorCode(err)), after: closeAfter}

@@ -25,6 +25,7 @@ const (
 	KindDetachSession  Kind = 12 // Command: Session's client went away from Incarnation, its host
 	KindAddAuth        Kind = 13 // Command: Session gains Auth
 	KindReap           Kind = 14 // Command: the leader removes expired containers and TTL nodes
+	KindDigest         Kind = 15 // Command: a member's tree digest at DigestIndex, for every member to compare
 )
 
 func (k Kind) String() string {
@@ -57,6 +58,8 @@ func (k Kind) String() string {
 		return "addAuth"
 	case KindReap:
 		return "reap"
+	case KindDigest:
+		return "digest"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -119,6 +122,10 @@ type Command struct {
 	Sessions    []SessionRef // CloseSessions, ExpireSessions
 	Auth        []AuthID     // AddAuth: the identity added; CreateSession: initial identities
 	Paths       []string     // Reap
+
+	DigestIndex   uint64 // Digest: the log index the digest is of
+	Digest        uint64 // Digest: the proposer's tree digest at DigestIndex
+	DigestReplica uint64 // Digest: the proposer's replica id
 }
 
 // AppendCommand appends the encoding of c to b.
@@ -162,6 +169,10 @@ func AppendCommand(b []byte, c *Command) []byte {
 		for _, p := range c.Paths {
 			e.string(p)
 		}
+	case c.Kind == KindDigest:
+		e.uvarint(c.DigestIndex)
+		e.uvarint(c.Digest)
+		e.uvarint(c.DigestReplica)
 	}
 	return e.b
 }
@@ -269,6 +280,10 @@ func DecodeCommand(b []byte) (*Command, error) {
 		for i := range c.Paths {
 			c.Paths[i] = d.string()
 		}
+	case c.Kind == KindDigest:
+		c.DigestIndex = d.uvarint()
+		c.Digest = d.uvarint()
+		c.DigestReplica = d.uvarint()
 	default:
 		d.fail(fmt.Errorf("%w: unknown command %v", ErrCorrupt, c.Kind))
 	}

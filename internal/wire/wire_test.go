@@ -59,6 +59,7 @@ func sampleCommands() []*Command {
 		&Command{Kind: KindAddAuth, Time: 14, Session: 99},
 		&Command{Kind: KindReap, Time: math.MaxInt64, Paths: []string{"/c1", "/ttl/x", ""}},
 		&Command{Kind: KindReap, Time: math.MinInt64, Paths: []string{}},
+		&Command{Kind: KindDigest, Time: 4, DigestIndex: 12345, Digest: math.MaxUint64, DigestReplica: 3},
 	)
 }
 
@@ -244,7 +245,7 @@ func TestDecodeEmptyInput(t *testing.T) {
 }
 
 func TestDecodeCommandUnknownKinds(t *testing.T) {
-	for _, k := range []Kind{0, KindReap + 1, 100, 255} {
+	for _, k := range []Kind{0, KindDigest + 1, 100, 255} {
 		_, err := DecodeCommand(header(k))
 		require.ErrorIs(t, err, ErrCorrupt, "%v", k)
 		require.Contains(t, err.Error(), "unknown command")
