@@ -32,12 +32,12 @@ type update struct {
 	changes    []change
 	ended      []endedSession
 	clock      int64
-	digest     uint64      // the tree digest after the staged writes
+	digest     uint64          // the tree digest after the staged writes
 	digests    [][2]uint64     // (index, digest) after each entry of the batch
 	verdicts   map[uint64]bool // replica -> whether its digest claim matched ours
-	mismatch   string      // the last digest claim that differed from ours
-	lastIndex  uint64      // the batch's last entry, set by finish
-	err        error       // a storage failure; see storageFailure
+	mismatch   string          // the last digest claim that differed from ours
+	lastIndex  uint64          // the batch's last entry, set by finish
+	err        error           // a storage failure; see storageFailure
 	kids       []childChange
 }
 

@@ -47,21 +47,21 @@ type fsm struct {
 	storeOpt store.Options
 	observer applyObserver
 
-	mu         sync.RWMutex
-	db         *store.DB
-	applied    uint64
-	lastZxid   atomic.Int64              // applied, readable without the lock
-	clock      int64                     // ms; max of proposers' clocks
-	count      int64                     // znodes in the tree
-	ephemerals int64                     // ephemeral znodes, counted at load and kept current
-	sessions   map[int64]*wire.Session   // replicated session table
-	heartbeats map[uint64]uint64         // incarnation -> index of its last heartbeat
-	seen       map[int64]time.Time       // local time a session last renewed itself
-	heard      map[uint64]time.Time      // local time of an incarnation's last heartbeat
-	reqs       map[uint64]*wire.Requests // incarnation -> idempotent results kept
-	kids       childCache                // children of directories listed lately
-	cache      nodeCache                 // znodes read or written lately
-	stats      fsmStats
+	mu           sync.RWMutex
+	db           *store.DB
+	applied      uint64
+	lastZxid     atomic.Int64              // applied, readable without the lock
+	clock        int64                     // ms; max of proposers' clocks
+	count        int64                     // znodes in the tree
+	ephemerals   int64                     // ephemeral znodes, counted at load and kept current
+	sessions     map[int64]*wire.Session   // replicated session table
+	heartbeats   map[uint64]uint64         // incarnation -> index of its last heartbeat
+	seen         map[int64]time.Time       // local time a session last renewed itself
+	heard        map[uint64]time.Time      // local time of an incarnation's last heartbeat
+	reqs         map[uint64]*wire.Requests // incarnation -> idempotent results kept
+	kids         childCache                // children of directories listed lately
+	cache        nodeCache                 // znodes read or written lately
+	stats        fsmStats
 	digest       uint64          // the tree digest at applied
 	digests      digestRing      // the digest after each recent entry
 	verdicts     map[uint64]bool // other replica -> whether its last digest claim matched ours
