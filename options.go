@@ -56,6 +56,11 @@ type Options struct {
 	// CleanupInterval is how often the leader removes containers whose last
 	// child is gone and expired TTL nodes (1 s).
 	CleanupInterval time.Duration
+	// MaxWatcherEvents bounds the events a persistent Watcher (AddWatch)
+	// queues for a reader that does not keep up (10000): beyond it the
+	// queued events are dropped for one EventsLost event, so a reader that
+	// stops reading cannot make the member's memory grow without bound.
+	MaxWatcherEvents int
 	// DigestInterval is how often the leader proposes its tree digest for
 	// every member to compare with its own (10 s; negative: never). A
 	// member whose digest differs stops serving with ErrDiverged.
@@ -146,6 +151,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CleanupInterval == 0 {
 		o.CleanupInterval = time.Second
+	}
+	if o.MaxWatcherEvents <= 0 {
+		o.MaxWatcherEvents = 10000
 	}
 	if o.DigestInterval == 0 {
 		o.DigestInterval = 10 * time.Second

@@ -748,7 +748,7 @@ func (s *Session) AddWatch(ctx context.Context, path string, recursive bool) (*W
 	var x *Watcher
 	err := s.readNode(ctx, "addWatch", path, func(v view, n *wire.Node, _ []wire.AuthID) error {
 		w := &watch{kind: kind, path: path, session: s.id, zxid: v.appliedIndex(), existed: n != nil, sink: s.sink}
-		x = newWatcher(s.c.watches, w)
+		x = newWatcher(s.c.watches, w, s.c.opts.MaxWatcherEvents)
 		s.c.watches.add(w)
 		return nil
 	})

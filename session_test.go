@@ -779,3 +779,44 @@ func mustParseMembers(list string) map[uint64]string {
 	}
 	return m
 }
+
+// A persistent watcher nobody reads does not grow without bound: beyond
+// MaxWatcherEvents its undelivered events are replaced by one EventsLost,
+// and events of later changes follow it.
+func TestStalledWatcherIsBounded(t *testing.T) {
+	tc := newTestCluster(t, 1, func(o *Options) { o.MaxWatcherEvents = 50 })
+	ctx := ctxT(t)
+	s := tc.get(1).Session()
+	_, err := s.Create(ctx, "/stalled", nil, Persistent)
+	require.NoError(t, err)
+	w, err := s.AddWatch(ctx, "/stalled", false)
+	require.NoError(t, err)
+	defer w.Remove()
+	var last *Stat
+	for i := range 1000 {
+		last, err = s.Set(ctx, "/stalled", []byte{byte(i)}, -1)
+		require.NoError(t, err)
+		w.mu.Lock()
+		queued := len(w.queue)
+		w.mu.Unlock()
+		require.LessOrEqual(t, queued, 50, "the watcher's queue grows past its bound")
+	}
+	var got []Event
+	for {
+		ev := recv(t, w.C)
+		got = append(got, ev)
+		if ev.Zxid == last.Mzxid && ev.Type == NodeDataChanged {
+			break
+		}
+	}
+	lost := 0
+	for _, ev := range got {
+		if ev.Type == EventsLost {
+			lost++
+			assert.Equal(t, "/stalled", ev.Path)
+		}
+	}
+	assert.Positive(t, lost, "the reader is not told it lost events")
+	assert.LessOrEqual(t, len(got), 2*50+2)
+	t.Logf("%d events received for 1000 changes, %d EventsLost", len(got), lost)
+}

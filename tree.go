@@ -181,6 +181,11 @@ const (
 	// NotWatching is the last event of a watch that ended without firing:
 	// its session closed or expired, or it was removed. Event.Err says why.
 	NotWatching EventType = -2
+	// EventsLost tells a persistent Watcher whose reader fell too far
+	// behind (Options.MaxWatcherEvents) that the events it had not yet
+	// received, up to the change with Event.Zxid, were dropped: read the
+	// watched nodes again. Events of later changes follow it.
+	EventsLost EventType = -3
 )
 
 func (t EventType) String() string {
@@ -195,6 +200,8 @@ func (t EventType) String() string {
 		return "NodeChildrenChanged"
 	case NotWatching:
 		return "NotWatching"
+	case EventsLost:
+		return "EventsLost"
 	case DataWatchRemoved:
 		return "DataWatchRemoved"
 	case ChildWatchRemoved:

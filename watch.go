@@ -323,15 +323,18 @@ func missedChange(w *watch, n *wire.Node) (change, bool) {
 }
 
 // Watcher is a persistent watch set with AddWatch. Its events arrive on C
-// in the order the changes were applied, without loss however slowly C is
-// read. C is closed after Remove, or after a NotWatching event when the
-// session ends.
+// in the order the changes were applied. A reader that falls more than
+// Options.MaxWatcherEvents behind gets one EventsLost event in place of the
+// events it had not received, and should read the watched nodes again. C
+// is closed after Remove, or after a NotWatching event when the session
+// ends.
 type Watcher struct {
 	C <-chan Event
 
 	c      chan Event
 	reg    *watchRegistry
 	w      *watch
+	max    int // events queued at most
 	mu     sync.Mutex
 	queue  []Event
 	final  *Event // NotWatching to deliver last; nil until the watch ends
@@ -341,16 +344,22 @@ type Watcher struct {
 	once   sync.Once
 }
 
-func newWatcher(reg *watchRegistry, w *watch) *Watcher {
+func newWatcher(reg *watchRegistry, w *watch, maxEvents int) *Watcher {
 	ch := make(chan Event)
-	x := &Watcher{C: ch, c: ch, reg: reg, w: w, wake: make(chan struct{}, 1), remove: make(chan struct{})}
+	x := &Watcher{C: ch, c: ch, reg: reg, w: w, max: maxEvents, wake: make(chan struct{}, 1), remove: make(chan struct{})}
 	w.w = x
 	return x
 }
 
 func (x *Watcher) push(ev Event) {
 	x.mu.Lock()
-	if !x.ended {
+	switch {
+	case x.ended:
+	case len(x.queue) >= x.max:
+		// The reader fell behind: what it has not taken is dropped, and it
+		// learns so, up to this change.
+		x.queue = []Event{{Type: EventsLost, Path: x.w.path, Zxid: ev.Zxid}}
+	default:
 		x.queue = append(x.queue, ev)
 	}
 	x.mu.Unlock()

@@ -34,11 +34,14 @@ type CacheOption func(*cacheConfig)
 
 type cacheConfig struct {
 	listener func(CacheEvent)
+	maxQueue int // events held unapplied at most [maxCacheQueue]
 }
 
 // WithCacheListener makes fn receive every change the cache applies after
 // its initial load, in log order. fn runs on the cache's goroutine: while it
-// runs, the cache does not advance.
+// runs, the cache does not advance; a listener so slow that more than 65536
+// changes queue up makes the cache drop them and read the subtree again,
+// and fn then misses the changes in between.
 func WithCacheListener(fn func(CacheEvent)) CacheOption {
 	return func(c *cacheConfig) { c.listener = fn }
 }
@@ -75,6 +78,7 @@ type Cache struct {
 	err   error
 	ready chan struct{} // closed at the first snapshot
 	queue []coord.Event // filled by the session's watch function
+	lost  bool          // the queue overflowed: read the subtree again
 
 	// Owned by the cache's goroutine (and NewCache before it starts).
 	s       *coord.Session
@@ -94,6 +98,7 @@ func NewCache(ctx context.Context, src SessionSource, root string, opts ...Cache
 		src: src, root: root, stop: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}, 1), ready: make(chan struct{}),
 	}
+	c.cfg.maxQueue = maxCacheQueue
 	for _, o := range opts {
 		o(&c.cfg)
 	}
@@ -116,7 +121,13 @@ func NewCache(ctx context.Context, src SessionSource, root string, opts ...Cache
 // must not block, and must not call into coord.
 func (c *Cache) sink(ev coord.Event) {
 	c.mu.Lock()
-	c.queue = append(c.queue, ev)
+	if len(c.queue) >= c.cfg.maxQueue {
+		// The cache does not keep up (its listener is slow): rather than
+		// grow without bound, drop the events and read the subtree anew.
+		c.queue, c.lost = nil, true
+	} else if !c.lost {
+		c.queue = append(c.queue, ev)
+	}
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -124,10 +135,21 @@ func (c *Cache) sink(ev coord.Event) {
 	}
 }
 
-// next takes the oldest queued event.
+// maxCacheQueue bounds the events a cache holds that it has not applied.
+const maxCacheQueue = 1 << 16
+
+// errEventsLost ends a session's run of a cache that fell behind; it
+// starts over with a fresh read.
+var errEventsLost = errors.New("recipe: cache fell behind its events")
+
+// next takes the oldest queued event; after an overflow it returns an
+// EventsLost event.
 func (c *Cache) next() (coord.Event, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.lost {
+		return coord.Event{Type: coord.EventsLost}, true
+	}
 	if len(c.queue) == 0 {
 		return coord.Event{}, false
 	}
@@ -139,7 +161,7 @@ func (c *Cache) next() (coord.Event, bool) {
 // start opens a session, sets the watch and reads the subtree.
 func (c *Cache) start(ctx context.Context) error {
 	c.mu.Lock()
-	c.queue = nil
+	c.queue, c.lost = nil, false
 	c.mu.Unlock()
 	s, err := c.src.NewSession(ctx, coord.WithWatchFunc(c.sink))
 	if err != nil {
@@ -226,7 +248,10 @@ func (c *Cache) run() {
 		}
 	}()
 	for {
-		err := c.follow(ctx)
+		// However following ended (the session expired, the watch was
+		// lost, a read failed), the remedy is the same: a new session and
+		// a fresh load, or the end at Close.
+		_ = c.follow(ctx)
 		c.s.Close()
 		if ctx.Err() != nil {
 			c.finish(coord.ErrClosed)
@@ -235,7 +260,7 @@ func (c *Cache) run() {
 		// The session ended under us: start over.
 		backoff := 10 * time.Millisecond
 		for {
-			if err = c.start(ctx); err == nil {
+			if err := c.start(ctx); err == nil {
 				break
 			}
 			select {
@@ -260,6 +285,9 @@ func (c *Cache) follow(ctx context.Context) error {
 			}
 			if ev.Type == coord.NotWatching {
 				return watchErr(ev, true)
+			}
+			if ev.Type == coord.EventsLost {
+				return errEventsLost
 			}
 			if err := c.apply(ctx, ev); err != nil {
 				return err

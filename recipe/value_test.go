@@ -276,3 +276,34 @@ func TestGroup(t *testing.T) {
 	require.NoError(t, regs[2].Close())
 	waitMembers(func(ms []Member) bool { return len(ms) == 0 })
 }
+
+// A cache whose listener does not keep up does not queue events without
+// bound: it drops them and reads the subtree again, and ends up current.
+func TestCacheThatFallsBehindStartsOver(t *testing.T) {
+	cl := testCluster(t)
+	ctx := ctxT(t, time.Minute)
+	root := fmt.Sprintf("/t/cache-behind/%d", time.Now().UnixNano())
+	ws := cl.session(t, 1, 4*time.Second)
+	require.NoError(t, ensurePath(ctx, ws, root+"/v", coord.Persistent))
+	release := make(chan struct{})
+	var once sync.Once
+	slow := func(CacheEvent) { <-release } // stuck until released
+	small := func(cfg *cacheConfig) { cfg.maxQueue = 10 }
+	cache, err := NewCache(ctx, cl.member(1), root, WithCacheListener(slow), small)
+	require.NoError(t, err)
+	defer cache.Close()
+	defer once.Do(func() { close(release) })
+	for i := range 100 {
+		_, err := ws.Set(ctx, root+"/v", []byte(strconv.Itoa(i)), -1)
+		require.NoError(t, err)
+		cache.mu.Lock()
+		queued := len(cache.queue)
+		cache.mu.Unlock()
+		require.LessOrEqual(t, queued, 10, "the cache's queue grows past its bound")
+	}
+	once.Do(func() { close(release) })
+	require.Eventually(t, func() bool {
+		n, ok := cache.Snapshot().Get(root + "/v")
+		return ok && string(n.Data) == "99"
+	}, 30*time.Second, 10*time.Millisecond, "the cache did not catch up")
+}

@@ -29,8 +29,11 @@ const (
 	// reading requests until its client has read them.
 	outHighWater = 1 << 20
 	// outHardLimit: a client that lets this much pile up (notifications
-	// are never held back) is disconnected.
-	outHardLimit = 64 << 20
+	// are never held back) is disconnected, as ZooKeeper closes a client
+	// that falls too far behind; it reconnects and sets its watches again.
+	// Replies stop at outHighWater, so this bounds a connection's memory
+	// at about 2*outHighWater plus this, however many watches fire.
+	outHardLimit = 8 << 20
 	// maxQueued bounds the requests a connection holds behind a write
 	// before it stops reading (ZooKeeper's globalOutstandingLimit is 1000
 	// per server).
@@ -58,8 +61,8 @@ func WithTickTime(d time.Duration) Option { return func(c *config) { c.tick = d 
 // clamped to (ZooKeeper's minSessionTimeout and maxSessionTimeout); zero
 // keeps a bound's default. The member's own Options.MinSessionTimeout and
 // MaxSessionTimeout clamp as well, and clients are told the result.
-func WithSessionTimeouts(min, max time.Duration) Option {
-	return func(c *config) { c.minTimeout, c.maxTimeout = min, max }
+func WithSessionTimeouts(lo, hi time.Duration) Option {
+	return func(c *config) { c.minTimeout, c.maxTimeout = lo, hi }
 }
 
 // WithMaxConnsPerIP limits the connections one client address may hold
