@@ -50,10 +50,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	pvfs "github.com/cockroachdb/pebble/vfs"
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	lvfs "github.com/lni/vfs"
 
+	"github.com/coordkit/coord/internal/faultfs"
 	"github.com/coordkit/coord/internal/logdb"
 	"github.com/coordkit/coord/internal/raftlog"
 	"github.com/coordkit/coord/internal/store"
@@ -131,9 +134,11 @@ func Open(ctx context.Context, opts Options) (*Coord, error) {
 	}
 	c.host = newSessionHost(c.watches)
 	c.unlog = raftlog.Attach(opts.Logger)
-	c.fsm = newFSM(filepath.Join(opts.DataDir, "tree"), store.Options{
-		CacheSize: opts.CacheSize, Logger: opts.Logger,
-	}, c.host, opts.ID)
+	treeOpts := store.Options{CacheSize: opts.CacheSize, Logger: opts.Logger}
+	if opts.treeFaults != nil {
+		treeOpts.FS = faultfs.Pebble(pvfs.Default, opts.treeFaults)
+	}
+	c.fsm = newFSM(filepath.Join(opts.DataDir, "tree"), treeOpts, c.host, opts.ID)
 	c.fsm.onDiverged = c.diverged
 	leader := newLeaderWatch()
 
@@ -211,6 +216,9 @@ func (c *Coord) nodeHostConfig(leader *leaderWatch) config.NodeHostConfig {
 	}
 	if opts.transport != nil {
 		nhc.Expert.TransportFactory = opts.transport
+	}
+	if opts.raftFaults != nil {
+		nhc.Expert.FS = faultfs.Raft(lvfs.Default, opts.raftFaults)
 	}
 	if opts.TLS.enabled() {
 		nhc.MutualTLS = true

@@ -10,6 +10,7 @@ import (
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/coordkit/coord/internal/logdb"
 	"github.com/coordkit/coord/internal/store"
 	"github.com/coordkit/coord/internal/wire"
 )
@@ -273,7 +274,7 @@ func (f *fsm) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		f.observer.applied(u.changes, u.ended)
 	}
 	if err := u.batch.Commit(false); err != nil {
-		return nil, fmt.Errorf("coord: committing applied entries: %w", err)
+		return nil, logdb.DiskError("the tree store", f.dir, err)
 	}
 	u.publishLocked(time.Now())
 	if len(u.verdicts) > 0 {
@@ -318,7 +319,12 @@ func (f *fsm) Lookup(q interface{}) (interface{}, error) {
 }
 
 // Sync makes every applied entry durable.
-func (f *fsm) Sync() error { return f.db.Sync() }
+func (f *fsm) Sync() error {
+	if err := f.db.Sync(); err != nil {
+		return logdb.DiskError("the tree store", f.dir, err)
+	}
+	return nil
+}
 
 // PrepareSnapshot freezes the current state for SaveSnapshot.
 func (f *fsm) PrepareSnapshot() (interface{}, error) {

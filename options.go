@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coordkit/coord/internal/faultfs"
 	"github.com/lni/dragonboat/v4/config"
 )
 
@@ -105,6 +106,9 @@ type Options struct {
 
 	// transport replaces the Raft transport (tests inject faults with it).
 	transport config.TransportFactory
+	// raftFaults and treeFaults inject disk errors into the Raft log's and
+	// the tree store's file systems (tests).
+	raftFaults, treeFaults *faultfs.Injector
 }
 
 // TLSFiles names PEM files for mutual TLS between members. All three are

@@ -21,9 +21,12 @@
 package logdb
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/plugin/tan"
@@ -67,7 +70,27 @@ func (f Factory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs
 	if err != nil {
 		return nil, err
 	}
-	return newDB(inner, f), nil
+	d := newDB(inner, f)
+	d.dir = cfg.NodeHostDir
+	return d, nil
+}
+
+// writeFailed explains a failed write of the log. Dragonboat stops the
+// process on it: once a write may not have reached the disk, acknowledging
+// anything else could acknowledge what is not there.
+func (d *db) writeFailed(err error) error {
+	return DiskError("the Raft log", d.dir, err)
+}
+
+// DiskError is the error of a store that could not write: what failed,
+// where, why, and that the member stops.
+func DiskError(what, dir string, err error) error {
+	why := ""
+	if errors.Is(err, syscall.ENOSPC) {
+		why = " (the disk is full)"
+	}
+	return fmt.Errorf("coord: %s in %s cannot be written%s; this member stops so that it never acknowledges a write that is not on its disk: %w",
+		what, dir, why, err)
 }
 
 func newDB(inner raftio.ILogDB, f Factory) *db {
@@ -94,6 +117,7 @@ type db struct {
 	latest    map[node]pb.State // the last state seen per node, written or not
 	worker    uint64            // the step worker of the last SaveRaftState
 
+	dir        string // where the log lives, for errors
 	cacheBytes uint64
 	stats      *Stats
 	cmu        sync.Mutex // guards caches; never held across a store call
@@ -134,7 +158,7 @@ func (d *db) SaveRaftState(updates []pb.Update, worker uint64) error {
 			if pb.IsEmptyState(u.State) {
 				continue
 			}
-			if last, ok := d.persisted[n]; ok && last.Term == u.State.Term && last.Vote == u.State.Vote {
+			if last, ok := d.persisted[n]; ok && last.Term == u.Term && last.Vote == u.Vote {
 				continue // only the commit index moved
 			}
 		}
@@ -147,7 +171,7 @@ func (d *db) SaveRaftState(updates []pb.Update, worker uint64) error {
 		return nil
 	}
 	if err := d.ILogDB.SaveRaftState(keep, worker); err != nil {
-		return err
+		return d.writeFailed(err)
 	}
 	for _, u := range keep {
 		n := node{u.ShardID, u.ReplicaID}
@@ -230,10 +254,13 @@ func (d *db) SaveSnapshots(updates []pb.Update) error {
 		// tan keys its buffers by the calling step worker; the calls are
 		// serialized here, so the last worker's are free.
 		if err := d.ILogDB.SaveRaftState(flush, max(d.worker, 1)); err != nil {
-			return err
+			return d.writeFailed(err)
 		}
 	}
-	return d.ILogDB.SaveSnapshots(updates)
+	if err := d.ILogDB.SaveSnapshots(updates); err != nil {
+		return d.writeFailed(err)
+	}
+	return nil
 }
 
 // RemoveNodeData implements raftio.ILogDB.

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // Options tunes the store. The zero value is usable.
@@ -24,12 +25,14 @@ type Options struct {
 	MemTableSize int
 	// Logger receives Pebble's messages at debug level; nil discards them.
 	Logger *slog.Logger
+	// FS is the file system the store writes through (tests inject disk
+	// faults with it); nil is the operating system's.
+	FS vfs.FS
 }
 
 // DB is an open store.
 type DB struct {
-	db    *pebble.DB
-	cache interface{ Unref() }
+	db *pebble.DB
 }
 
 // Open opens or creates the store in dir.
@@ -50,6 +53,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		MaxConcurrentCompactions:    func() int { return 1 },
 		Logger:                      pebbleLogger{opts.Logger},
 		FormatMajorVersion:          pebble.FormatNewest,
+		FS:                          opts.FS,
 	}
 	po.Levels = make([]pebble.LevelOptions, 7)
 	for i := range po.Levels {
@@ -153,14 +157,27 @@ func (b *Batch) Len() int { return b.b.Len() }
 // Commit applies the batch. With sync the write is on stable storage before
 // Commit returns; without it the write survives a process crash but a
 // machine crash may lose a suffix of recent batches (never a middle one).
-func (b *Batch) Commit(sync bool) error {
+//
+// Pebble panics when it cannot write its log (a write error leaves it in a
+// state it cannot go on from); Commit returns that as an error, so that
+// the caller can stop with an explanation. The store must not be used
+// after it.
+func (b *Batch) Commit(sync bool) (err error) {
 	opt := pebble.NoSync
 	if sync {
 		opt = pebble.Sync
 	}
-	err := b.b.Commit(opt)
-	b.b.Close()
-	return err
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("store: %w", e)
+			} else {
+				err = fmt.Errorf("store: %v", r)
+			}
+		}
+	}()
+	defer b.b.Close()
+	return b.b.Commit(opt)
 }
 
 // Abort discards the batch.
