@@ -53,7 +53,7 @@ func newUpdate(f *fsm) *update {
 		clock:      f.clock,
 		count:      f.count,
 		ephemerals: f.ephemerals,
-		digest:     f.digest,
+		digest:     f.digest + f.digestSkew.Swap(0),
 	}
 }
 

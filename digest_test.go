@@ -70,9 +70,7 @@ func TestDivergedMemberStopsServing(t *testing.T) {
 	tc := newTestCluster(t, 3, func(o *Options) { o.DigestInterval = 100 * time.Millisecond })
 	ctx := ctxT(t)
 	bad := tc.get(2)
-	bad.fsm.mu.Lock()
-	bad.fsm.digest++
-	bad.fsm.mu.Unlock()
+	bad.fsm.digestSkew.Add(1)
 	require.Eventually(t, func() bool { return errors.Is(bad.Err(), ErrDiverged) }, 20*time.Second, 10*time.Millisecond,
 		"the diverged member still serves")
 	t.Log(bad.Err())
@@ -134,9 +132,7 @@ func TestDivergedMembersSessionsExpire(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Create(ctx, "/registered", nil, Ephemeral)
 	require.NoError(t, err)
-	bad.fsm.mu.Lock()
-	bad.fsm.digest++
-	bad.fsm.mu.Unlock()
+	bad.fsm.digestSkew.Add(1)
 	require.Eventually(t, func() bool {
 		ok, _, err := tc.get(1).Session().Exists(ctx, "/registered")
 		return err == nil && !ok

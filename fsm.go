@@ -72,6 +72,10 @@ type fsm struct {
 
 	diverged   atomic.Pointer[error] // why this replica stopped serving; nil: it serves
 	onDiverged func(error)           // told once when it stops
+	// digestSkew is added to the digest by the next Update: tests model a
+	// non-deterministic apply with it, on the apply goroutine, so that no
+	// staged update overwrites it.
+	digestSkew atomic.Uint64
 }
 
 type fsmStats struct {
