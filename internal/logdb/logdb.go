@@ -60,12 +60,22 @@ type Stats struct {
 	CacheReads  atomic.Uint64 // reads served from memory
 	DiskReads   atomic.Uint64 // reads that went to the disk
 	DiskEntries atomic.Uint64 // entries those returned
+	TornTails   atomic.Uint64 // logs whose torn last record was dropped when the store opened
 }
 
 var _ config.LogDBFactory = Factory{}
 
 // Create implements config.LogDBFactory.
 func (f Factory) Create(cfg config.NodeHostConfig, cb config.LogDBCallback, dirs, wals []string) (raftio.ILogDB, error) {
+	for _, d := range dirs {
+		repaired, err := repairTornTails(d)
+		if err != nil {
+			return nil, err
+		}
+		if f.Stats != nil {
+			f.Stats.TornTails.Add(uint64(len(repaired)))
+		}
+	}
 	inner, err := tan.Factory.Create(cfg, cb, dirs, wals)
 	if err != nil {
 		return nil, err
