@@ -1,6 +1,7 @@
 package coord
 
-// Benchmarks of the workloads in ../shared/BENCH.md, through the Go API
+// Benchmarks of the workloads of the project's ZooKeeper comparison
+// (BENCH.md, kept outside this repository), through the Go API
 // with three members in this process. Run them one at a time on a quiet
 // machine, e.g.:
 //

@@ -3,10 +3,7 @@ package coord
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,27 +12,59 @@ import (
 	"github.com/coordkit/coord/internal/testenv"
 )
 
+// TestMain runs the tests, or one helper role when this binary was started
+// as a child process (testenv.StartChild) by a test that kills members.
+func TestMain(m *testing.M) {
+	if role := testenv.Role(); role != "" {
+		os.Exit(runHelper(role))
+	}
+	os.Exit(m.Run())
+}
+
+// runHelper runs a child process's role and returns its exit code.
+func runHelper(role string) int {
+	spec, err := testenv.ChildSpec(ParseMembers)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	switch role {
+	case "member":
+		return helperMember(spec)
+	case "writer":
+		return helperWriter(spec)
+	}
+	fmt.Println("error: unknown role", role)
+	return 2
+}
+
+// startHelper runs member id of tc in a child process in role, with the
+// role's own arguments added to the member's.
+func (tc *testCluster) startHelper(role string, id uint64, extra map[string]string) *testenv.Child {
+	tc.t.Helper()
+	args := tc.e.Spec(id).Args(FormatMembers)
+	for k, v := range extra {
+		args[k] = v
+	}
+	return testenv.StartChild(tc.t, testenv.ChildConfig{Role: role, Args: args})
+}
+
 func freeAddrs(t testing.TB, n int) []string { return testenv.FreeAddrs(t, n) }
 
-// testCluster runs an ensemble of members in this process.
+// testCluster runs an ensemble of members in this process (some members
+// may run in child processes instead).
 type testCluster struct {
 	t       testing.TB
-	dir     string
-	members map[uint64]string
+	e       *testenv.Ensemble[*Coord]
+	dir     string            // the members' data directories are dir/m<id>
+	members map[uint64]string // id -> Raft address of every member
 	tweak   func(*Options)
-
-	mu sync.Mutex
-	m  map[uint64]*Coord
 }
 
 // newTestCluster starts n members and waits until all have opened.
 func newTestCluster(t testing.TB, n int, tweak func(*Options)) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, dir: t.TempDir(), members: map[uint64]string{}, tweak: tweak, m: map[uint64]*Coord{}}
-	for i, a := range freeAddrs(t, n) {
-		tc.members[uint64(i+1)] = a
-	}
-	t.Cleanup(tc.closeAll)
+	tc := allocTestCluster(t, n, tweak)
 	ids := make([]uint64, 0, n)
 	for id := range tc.members {
 		ids = append(ids, id)
@@ -44,33 +73,41 @@ func newTestCluster(t testing.TB, n int, tweak func(*Options)) *testCluster {
 	return tc
 }
 
+// allocTestCluster gives n members addresses and directories and starts
+// none of them; all that run are closed when the test ends.
+func allocTestCluster(t testing.TB, n int, tweak func(*Options)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, tweak: tweak}
+	tc.e = testenv.NewEnsemble(t, testenv.Config[*Coord]{
+		N: n,
+		Open: func(ctx context.Context, s testenv.Spec) (*Coord, error) {
+			o := tc.options(s.ID)
+			o.Join = s.Join
+			return Open(ctx, o)
+		},
+		Crash: func(c *Coord) {
+			c.host.close()
+			c.shutdown()
+		},
+		Leader: (*Coord).Leader,
+	})
+	tc.dir, tc.members = tc.e.Dir(), tc.e.Members()
+	return tc
+}
+
 // startAll opens members at once (Open waits for a quorum) and fails the
 // test if one does not open.
 func (tc *testCluster) startAll(ids ...uint64) {
 	tc.t.Helper()
-	var wg sync.WaitGroup
-	errs := make([]error, len(ids))
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = tc.start(id, false)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		require.NoError(tc.t, err)
-	}
+	require.NoError(tc.t, tc.e.Start(ids...))
 }
 
 func (tc *testCluster) options(id uint64) Options {
 	o := Options{
 		ID:      id,
 		Members: tc.members,
-		DataDir: filepath.Join(tc.dir, fmt.Sprintf("m%d", id)),
-	}
-	if os.Getenv("COORD_TEST_LOG") != "" {
-		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		DataDir: tc.e.DataDir(id),
+		Logger:  testenv.Logger(),
 	}
 	if tc.tweak != nil {
 		tc.tweak(&o)
@@ -79,48 +116,32 @@ func (tc *testCluster) options(id uint64) Options {
 }
 
 func (tc *testCluster) start(id uint64, join bool) (*Coord, error) {
-	o := tc.options(id)
-	o.Join = join
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := Open(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	tc.mu.Lock()
-	tc.m[id] = c
-	tc.mu.Unlock()
-	return c, nil
+	s := tc.e.Spec(id)
+	s.Join = join
+	return tc.e.Open(s)
 }
 
 func (tc *testCluster) get(id uint64) *Coord {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	return tc.m[id]
+	c, _ := tc.e.Get(id)
+	return c
+}
+
+// live returns the members that run.
+func (tc *testCluster) live() []*Coord {
+	var out []*Coord
+	for _, id := range tc.e.IDs() {
+		out = append(out, tc.get(id))
+	}
+	return out
 }
 
 // stop closes a member gracefully.
 func (tc *testCluster) stop(id uint64) {
-	tc.mu.Lock()
-	c := tc.m[id]
-	delete(tc.m, id)
-	tc.mu.Unlock()
-	if c != nil {
-		require.NoError(tc.t, c.Close())
-	}
+	require.NoError(tc.t, tc.e.Stop(id))
 }
 
 // crash stops a member the way a crash would: its sessions are not closed.
-func (tc *testCluster) crash(id uint64) {
-	tc.mu.Lock()
-	c := tc.m[id]
-	delete(tc.m, id)
-	tc.mu.Unlock()
-	if c != nil {
-		c.host.close()
-		c.shutdown()
-	}
-}
+func (tc *testCluster) crash(id uint64) { tc.e.Crash(id) }
 
 func (tc *testCluster) restart(id uint64) *Coord {
 	tc.t.Helper()
@@ -129,49 +150,25 @@ func (tc *testCluster) restart(id uint64) *Coord {
 	return c
 }
 
+// closeAll closes every member that runs, at once.
 func (tc *testCluster) closeAll() {
-	tc.mu.Lock()
-	ms := tc.m
-	tc.m = map[uint64]*Coord{}
-	tc.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.Close()
-		}()
-	}
-	wg.Wait()
+	_ = tc.e.CloseAll() // members that cannot close their sessions still stop
 }
 
 // leader returns the member that leads, waiting for one.
 func (tc *testCluster) leader() uint64 {
 	tc.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		tc.mu.Lock()
-		for _, c := range tc.m {
-			if id, ok := c.Leader(); ok {
-				if _, live := tc.m[id]; live {
-					tc.mu.Unlock()
-					return id
-				}
-			}
-		}
-		tc.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
+	id, err := tc.e.Leader(10 * time.Second)
+	if err != nil {
+		tc.t.Fatal("no leader")
 	}
-	tc.t.Fatal("no leader")
-	return 0
+	return id
 }
 
 // follower returns some live member that is not the leader.
 func (tc *testCluster) follower() uint64 {
 	l := tc.leader()
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	for id := range tc.m {
+	for _, id := range tc.e.IDs() {
 		if id != l {
 			return id
 		}

@@ -211,13 +211,7 @@ func (lw *loadWriters) finish() []string {
 func checkAcked(t *testing.T, tc *testCluster, acked []string) {
 	t.Helper()
 	ctx := ctxT(t)
-	tc.mu.Lock()
-	members := make([]*Coord, 0, len(tc.m))
-	for _, c := range tc.m {
-		members = append(members, c)
-	}
-	tc.mu.Unlock()
-	for _, c := range members {
+	for _, c := range tc.live() {
 		s := c.Session()
 		require.NoError(t, s.Sync(ctx, "/"))
 		missing := 0

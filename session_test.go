@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coordkit/coord/internal/faultnet"
+	"github.com/coordkit/coord/internal/testenv"
 	"github.com/coordkit/coord/internal/wire"
 )
 
@@ -545,21 +543,15 @@ func TestContainerAndTTLNodesAreReaped(t *testing.T) {
 
 // ---- a member in its own process, for SIGKILL ----
 
-// TestHelperMember is not a test: it runs a member in a child process for
-// tests that kill it. The parent passes its options in the environment.
-func TestHelperMember(t *testing.T) {
-	spec := os.Getenv("COORD_HELPER_MEMBER")
-	if spec == "" {
-		t.Skip("runs only as a child process of another test")
-	}
-	var id uint64
-	var dir, members, timeout string
-	fmt.Sscanf(spec, "%d %s %s %s", &id, &dir, &members, &timeout)
-	d, _ := time.ParseDuration(timeout)
-	c, err := Open(context.Background(), Options{ID: id, Members: mustParseMembers(members), DataDir: dir})
+// helperMember is the "member" role of a child process, for tests that
+// kill it: it opens its member, creates /victim in a session with the
+// timeout TIMEOUT, prints "ready" and runs until it is killed.
+func helperMember(spec testenv.Spec) int {
+	d, _ := time.ParseDuration(testenv.Arg("TIMEOUT"))
+	c, err := Open(context.Background(), Options{ID: spec.ID, Members: spec.Members, DataDir: spec.Dir})
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(1)
+		return 1
 	}
 	s, err := c.NewSession(context.Background(), WithSessionTimeout(d))
 	if err == nil {
@@ -567,7 +559,7 @@ func TestHelperMember(t *testing.T) {
 	}
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(1)
+		return 1
 	}
 	fmt.Println("ready")
 	select {} // until killed
@@ -579,40 +571,10 @@ func TestHelperMember(t *testing.T) {
 // timeout, and not much after it.
 func TestSigkilledMembersEphemeralsExpire(t *testing.T) {
 	const timeout = 2 * time.Second
-	addrs := freeAddrs(t, 3)
-	members := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMember$", "-test.v=false")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("COORD_HELPER_MEMBER=3 %s %s %s",
-		filepath.Join(dir, "m3"), FormatMembers(members), timeout))
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-
-	tc := &testCluster{t: t, dir: dir, members: members, m: map[uint64]*Coord{}}
-	t.Cleanup(tc.closeAll)
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if line := sc.Text(); line == "ready" || strings.HasPrefix(line, "error") {
-				ready <- line
-				return
-			}
-		}
-		ready <- "child exited"
-	}()
+	tc := allocTestCluster(t, 3, nil)
+	child := tc.startHelper("member", 3, map[string]string{"TIMEOUT": timeout.String()})
 	tc.startAll(1, 2)
-	select {
-	case line := <-ready:
-		require.Equal(t, "ready", line)
-	case <-time.After(30 * time.Second):
-		t.Fatal("child member not ready")
-	}
+	child.Expect(t, "ready", 30*time.Second)
 	ctx := ctxT(t)
 	s := tc.get(1).Session()
 	require.NoError(t, s.Sync(ctx, "/"))
@@ -621,7 +583,7 @@ func TestSigkilledMembersEphemeralsExpire(t *testing.T) {
 	require.True(t, ok)
 
 	killed := time.Now()
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, child.Kill())
 	ev := recv(t, gone)
 	took := time.Since(killed)
 	assert.Equal(t, NodeDeleted, ev.Type)
@@ -661,27 +623,20 @@ func TestOrphanedSessionsAreClosed(t *testing.T) {
 	assert.Empty(t, c.orphanSessions(time.Now().Add(time.Second)))
 }
 
-// TestHelperWriter is not a test: it runs a member in a child process that
-// writes znodes as fast as it can and prints each path once its write is
-// acknowledged, until it is killed.
-func TestHelperWriter(t *testing.T) {
-	spec := os.Getenv("COORD_HELPER_WRITER")
-	if spec == "" {
-		t.Skip("runs only as a child process of another test")
-	}
-	var id uint64
-	var dir, members string
-	fmt.Sscanf(spec, "%d %s %s", &id, &dir, &members)
-	c, err := Open(context.Background(), Options{ID: id, Members: mustParseMembers(members), DataDir: dir})
+// helperWriter is the "writer" role of a child process: it opens its
+// member, writes znodes as fast as it can and prints each path once its
+// write is acknowledged, until it is killed.
+func helperWriter(spec testenv.Spec) int {
+	c, err := Open(context.Background(), Options{ID: spec.ID, Members: spec.Members, DataDir: spec.Dir})
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(1)
+		return 1
 	}
 	s := c.Session()
-	s.Create(context.Background(), "/acked", nil, Persistent)
+	_, _ = s.Create(context.Background(), "/acked", nil, Persistent) // one of the three makes it
 	out := bufio.NewWriter(os.Stdout)
 	for n := 0; ; n++ {
-		p := fmt.Sprintf("/acked/m%d-%06d", id, n)
+		p := fmt.Sprintf("/acked/m%d-%06d", spec.ID, n)
 		if _, err := s.Create(context.Background(), p, nil, Persistent); err == nil {
 			fmt.Fprintln(out, p)
 			out.Flush()
@@ -694,57 +649,39 @@ func TestHelperWriter(t *testing.T) {
 // reopens them from their data directories and checks that every write a
 // child saw acknowledged is there, on every member.
 func TestKillEveryMemberLosesNoAcknowledgedWrite(t *testing.T) {
-	addrs := freeAddrs(t, 3)
-	members := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
-	dir := t.TempDir()
+	tc := allocTestCluster(t, 3, nil)
 	var mu sync.Mutex
 	var acked []string
-	var cmds []*exec.Cmd
-	var readers sync.WaitGroup
+	var children []*testenv.Child
 	for id := uint64(1); id <= 3; id++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$", "-test.v=false")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("COORD_HELPER_WRITER=%d %s %s",
-			id, filepath.Join(dir, fmt.Sprintf("m%d", id)), FormatMembers(members)))
-		out, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		cmds = append(cmds, cmd)
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if line := sc.Text(); strings.HasPrefix(line, "/acked/") {
+		children = append(children, testenv.StartChild(t, testenv.ChildConfig{
+			Role: "writer",
+			Args: tc.e.Spec(id).Args(FormatMembers),
+			OnLine: func(line string) {
+				if strings.HasPrefix(line, "/acked/") {
 					mu.Lock()
 					acked = append(acked, line)
 					mu.Unlock()
 				}
-			}
-		}()
+			},
+		}))
 	}
-	defer func() {
-		for _, c := range cmds {
-			c.Process.Kill()
-			c.Wait()
-		}
-	}()
 	// Let them write for a while once they have started.
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) > 300
 	}, 60*time.Second, 10*time.Millisecond)
-	for _, c := range cmds {
-		c.Process.Signal(syscall.SIGKILL)
+	for _, c := range children {
+		require.NoError(t, c.Kill())
 	}
-	for _, c := range cmds {
-		c.Wait()
+	for _, c := range children {
+		require.NoError(t, c.Wait(30*time.Second)) // and every line it printed is in acked
 	}
-	readers.Wait()
+	mu.Lock()
 	t.Logf("%d writes acknowledged before all three members were killed", len(acked))
+	mu.Unlock()
 
-	tc := &testCluster{t: t, dir: dir, members: members, m: map[uint64]*Coord{}}
-	t.Cleanup(tc.closeAll)
 	tc.startAll(1, 2, 3)
 	checkAcked(t, tc, acked)
 }
@@ -770,14 +707,6 @@ func TestAbandonedStateSubscriptionsAreCollected(t *testing.T) {
 	s.setState(Suspended)
 	require.Equal(t, Suspended, recv(t, kept))
 	runtime.KeepAlive(kept)
-}
-
-func mustParseMembers(list string) map[uint64]string {
-	m, err := ParseMembers(list)
-	if err != nil {
-		panic(err)
-	}
-	return m
 }
 
 // A persistent watcher nobody reads does not grow without bound: beyond

@@ -86,7 +86,11 @@ func (ca *testCA) issue(t *testing.T, name string) TLSFiles {
 // another CA, or without TLS, cannot join while the ensemble keeps serving.
 func TestMutualTLS(t *testing.T) {
 	ca := newTestCA(t, "coord-test-ca")
-	tc := newTestCluster(t, 3, func(o *Options) { o.TLS = ca.issue(t, "member") })
+	// One certificate for all members, issued once: issuing in the tweak
+	// would rewrite the same two files from every options call, racing
+	// members that are opening (a key that does not match the certificate).
+	memberTLS := ca.issue(t, "member")
+	tc := newTestCluster(t, 3, func(o *Options) { o.TLS = memberTLS })
 	ctx := ctxT(t)
 	s := tc.get(1).Session()
 	_, err := s.Create(ctx, "/tls", []byte("secure"), Persistent)

@@ -100,7 +100,7 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 		return err
 	}
 	if err := b.waitReady(ctx); err != nil {
-		b.c.deleteCleanup(ctx, n.name)
+		b.c.withdraw(ctx, n.name)
 		return err
 	}
 	b.name = n.name
@@ -143,7 +143,7 @@ func (b *DoubleBarrier) Leave(ctx context.Context) error {
 	me := b.name
 	err := b.leave(ctx, me)
 	if err != nil {
-		b.c.deleteCleanup(ctx, me)
+		b.c.withdraw(ctx, me)
 	}
 	b.name = ""
 	return err

@@ -1,24 +1,20 @@
 package recipe
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/coordkit/coord"
+	"github.com/coordkit/coord/internal/testenv"
 )
 
 // The tests share one three-member ensemble, started by the first test that
@@ -27,7 +23,7 @@ import (
 // (see runChild) that joins the ensemble as a fourth member.
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv("RECIPE_CHILD"); role != "" {
+	if role := testenv.Role(); role != "" {
 		os.Exit(runChild(role))
 	}
 	code := m.Run()
@@ -70,67 +66,35 @@ func testCluster(t testing.TB) *cluster { return sharedCluster.get(t) }
 
 // cluster is an ensemble of members in this process.
 type cluster struct {
-	dir   string
-	addrs map[uint64]string
-	tweak func(*coord.Options)
-
-	mu      sync.Mutex
-	members map[uint64]*coord.Coord
-	nextID  uint64
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("COORD_TEST_LOG") == "" {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e *testenv.Ensemble[*coord.Coord]
 }
 
 // startCluster starts n members concurrently (Open blocks until a leader
-// exists).
+// exists), with their data directories in dir.
 func startCluster(dir string, n int, tweak func(*coord.Options)) (*cluster, error) {
-	c := &cluster{dir: dir, addrs: map[uint64]string{}, tweak: tweak, members: map[uint64]*coord.Coord{}, nextID: uint64(n) + 1}
-	for i := 1; i <= n; i++ {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		c.addrs[uint64(i)] = a
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for id := range c.addrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := coord.Options{ID: id, Members: c.addrs, DataDir: filepath.Join(dir, fmt.Sprintf("m%d", id)), Logger: testLogger()}
+	e, err := testenv.NewSharedEnsemble(testenv.Config[*coord.Coord]{
+		N:           n,
+		Dir:         dir,
+		OpenTimeout: time.Minute,
+		Open: func(ctx context.Context, s testenv.Spec) (*coord.Coord, error) {
+			o := coord.Options{ID: s.ID, Members: s.Members, DataDir: s.Dir, Logger: testenv.Logger()}
 			if tweak != nil {
 				tweak(&o)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			m, err := coord.Open(ctx, o)
-			if err != nil {
-				errs <- err
-				return
-			}
-			c.mu.Lock()
-			c.members[id] = m
-			c.mu.Unlock()
-		}()
+			return coord.Open(ctx, o)
+		},
+		// Sessions first, while there is a quorum to close them.
+		Drain: func(m *coord.Coord) { m.Session().Close() },
+	})
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	c := &cluster{e: e}
+	ids := make([]uint64, 0, n)
+	for id := range e.Members() {
+		ids = append(ids, id)
+	}
+	if err := e.Start(ids...); err != nil {
 		c.close()
 		return nil, err
 	}
@@ -138,42 +102,17 @@ func startCluster(dir string, n int, tweak func(*coord.Options)) (*cluster, erro
 }
 
 func (c *cluster) member(id uint64) *coord.Coord {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.members[id]
+	m, _ := c.e.Get(id)
+	return m
 }
 
 // stop closes one member (gracefully: its sessions close).
 func (c *cluster) stop(id uint64) {
-	c.mu.Lock()
-	m := c.members[id]
-	delete(c.members, id)
-	c.mu.Unlock()
-	if m != nil {
-		m.Close()
-	}
+	_ = c.e.Stop(id) // it stops even if its sessions could not close
 }
 
 func (c *cluster) close() {
-	c.mu.Lock()
-	ms := c.members
-	c.members = map[uint64]*coord.Coord{}
-	c.mu.Unlock()
-	// Sessions first, while there is a quorum to close them.
-	for _, step := range []func(*coord.Coord){
-		func(m *coord.Coord) { m.Session().Close() },
-		func(m *coord.Coord) { m.Close() },
-	} {
-		var wg sync.WaitGroup
-		for _, m := range ms {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				step(m)
-			}()
-		}
-		wg.Wait()
-	}
+	_ = c.e.CloseAll() // members stop even if their sessions could not close
 }
 
 // session opens a session on member id (1..3) with timeout, closed when the
@@ -226,51 +165,30 @@ func children(t testing.TB, s *coord.Session, dir string) []string {
 // child is this test binary re-executed as a member that joins the
 // ensemble and plays a role; the test SIGKILLs it.
 type child struct {
-	id    uint64
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan struct{}
-	once  sync.Once
-	c     *cluster
+	*testenv.Child
+	id   uint64
+	once sync.Once
+	c    *cluster
 }
 
 // startChild adds a member to the ensemble and starts it in a child
-// process with role and extra environment (KEY=VALUE). The member is
-// removed from the ensemble when the test ends.
+// process with role and extra environment (KEY=VALUE, KEY one of
+// RECIPE_PATH and RECIPE_SESSION_TIMEOUT). The member is removed from the
+// ensemble when the test ends.
 func (c *cluster) startChild(t testing.TB, role string, env ...string) *child {
 	t.Helper()
-	c.mu.Lock()
-	id := c.nextID
-	c.nextID++
-	c.mu.Unlock()
-	addr, err := freeAddr()
+	id, addr, err := c.e.Reserve()
 	require.NoError(t, err)
 	ctx := ctxT(t, 30*time.Second)
 	require.NoError(t, c.member(1).AddMember(ctx, id, addr))
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		"RECIPE_CHILD="+role,
-		fmt.Sprintf("RECIPE_ID=%d", id),
-		"RECIPE_ADDR="+addr,
-		"RECIPE_DIR="+filepath.Join(t.TempDir(), "child"),
-	)
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	ch := &child{id: id, cmd: cmd, lines: make(chan string, 16), done: make(chan struct{}), c: c}
-	go func() {
-		defer close(ch.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			ch.lines <- sc.Text()
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		close(ch.done)
-	}()
+	spec := testenv.Spec{ID: id, Addr: addr, Dir: filepath.Join(t.TempDir(), "child"), Join: true}
+	args := spec.Args(coord.FormatMembers)
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		require.True(t, ok, "child environment %q is not KEY=VALUE", kv)
+		args[strings.TrimPrefix(k, "RECIPE_")] = v
+	}
+	ch := &child{Child: testenv.StartChild(t, testenv.ChildConfig{Role: role, Args: args}), id: id, c: c}
 	t.Cleanup(func() { ch.remove(t) })
 	return ch
 }
@@ -280,9 +198,7 @@ func (c *cluster) startChild(t testing.TB, role string, env ...string) *child {
 func (ch *child) remove(t testing.TB) {
 	ch.once.Do(func() {
 		ch.kill()
-		select {
-		case <-ch.done:
-		case <-time.After(30 * time.Second):
+		if err := ch.Wait(30 * time.Second); err != nil {
 			t.Fatal("the killed child did not exit")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -297,28 +213,13 @@ func (ch *child) remove(t testing.TB) {
 // after the prefix.
 func (ch *child) expect(t testing.TB, prefix string, timeout time.Duration) []string {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case line, ok := <-ch.lines:
-			if !ok {
-				t.Fatalf("child exited before printing %q", prefix)
-			}
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				return strings.Fields(rest)
-			}
-		case <-deadline:
-			t.Fatalf("child printed no %q within %v", prefix, timeout)
-		}
-	}
+	return ch.Expect(t, prefix, timeout)
 }
 
 // kill SIGKILLs the child and returns when.
 func (ch *child) kill() time.Time {
 	at := time.Now()
-	if ch.cmd.Process != nil {
-		ch.cmd.Process.Signal(syscall.SIGKILL)
-	}
+	_ = ch.Kill() // fails only if it has exited already
 	return at
 }
 
@@ -336,12 +237,15 @@ func runChild(role string) int {
 		fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
 		return 1
 	}
-	id, _ := strconv.ParseUint(os.Getenv("RECIPE_ID"), 10, 64)
-	timeout, _ := time.ParseDuration(os.Getenv("RECIPE_SESSION_TIMEOUT"))
-	path := os.Getenv("RECIPE_PATH")
+	spec, err := testenv.ChildSpec(coord.ParseMembers)
+	if err != nil {
+		return fail(err)
+	}
+	timeout, _ := time.ParseDuration(testenv.Arg("SESSION_TIMEOUT"))
+	path := testenv.Arg("PATH")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := coord.Open(ctx, coord.Options{ID: id, Join: true, Addr: os.Getenv("RECIPE_ADDR"), DataDir: os.Getenv("RECIPE_DIR"), Logger: testLogger()})
+	c, err := coord.Open(ctx, coord.Options{ID: spec.ID, Join: spec.Join, Addr: spec.Addr, DataDir: spec.Dir, Logger: testenv.Logger()})
 	if err != nil {
 		return fail(err)
 	}

@@ -69,7 +69,7 @@ func (e *Election) Campaign(ctx context.Context) (*Lease, error) {
 		return nil, err
 	}
 	if err := e.c.waitTurn(ctx, n.name, e.c.exclusive, candidateMark); err != nil {
-		e.c.deleteCleanup(ctx, n.name)
+		e.c.withdraw(ctx, n.name)
 		return nil, err
 	}
 	l, err := e.c.granted(ctx, n)

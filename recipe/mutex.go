@@ -110,7 +110,7 @@ func (m *Mutex) Lock(ctx context.Context) (*Lease, error) {
 		return nil, err
 	}
 	if err := m.c.waitTurn(ctx, n.name, m.c.exclusive, lockMark); err != nil {
-		m.c.deleteCleanup(ctx, n.name)
+		m.c.withdraw(ctx, n.name)
 		return nil, err
 	}
 	l, err := m.c.granted(ctx, n)

@@ -235,6 +235,13 @@ func (c *client) deleteCleanup(ctx context.Context, name string) error {
 	return err
 }
 
+// withdraw is deleteCleanup on a path that already returns another error:
+// a node it cannot delete is recorded for reapOrphans, which is all there
+// is to do about it, so its error is not the caller's to report.
+func (c *client) withdraw(ctx context.Context, name string) {
+	_ = c.deleteCleanup(ctx, name)
+}
+
 // deleteNode deletes dir/name; a node already gone is fine.
 func (c *client) deleteNode(ctx context.Context, name string) error {
 	err := c.s.Delete(ctx, c.path(name), -1)
@@ -496,7 +503,7 @@ func watchNode(ctx context.Context, s *coord.Session, path string) (<-chan coord
 func (c *client) granted(ctx context.Context, n node) (*Lease, error) {
 	l := newLease(c.s, c.path(n.name), n.stat)
 	if err := l.Err(); err != nil {
-		c.deleteCleanup(ctx, n.name)
+		c.withdraw(ctx, n.name)
 		return nil, err
 	}
 	return l, nil

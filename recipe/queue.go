@@ -179,7 +179,7 @@ func (q *Queue) settleClaim(ctx context.Context, name string, cause error) (*Ite
 		return nil, nil
 	}
 	if ctx.Err() != nil {
-		q.claims.deleteCleanup(ctx, name)
+		q.claims.withdraw(ctx, name)
 		return nil, ctx.Err()
 	}
 	return q.claimed(ctx, name, st)
@@ -189,7 +189,7 @@ func (q *Queue) settleClaim(ctx context.Context, name string, cause error) (*Ite
 func (q *Queue) claimed(ctx context.Context, name string, claim *coord.Stat) (*Item, error) {
 	data, _, err := q.items.s.Get(ctx, q.items.path(name))
 	if err != nil {
-		q.claims.deleteCleanup(ctx, name)
+		q.claims.withdraw(ctx, name)
 		if errors.Is(err, coord.ErrNoNode) {
 			return nil, nil
 		}

@@ -73,7 +73,7 @@ func (rw *RWMutex) lock(ctx context.Context, write bool) (*Lease, error) {
 		return nil, err
 	}
 	if err := rw.c.waitTurn(ctx, n.name, decide, readMark, writeMark); err != nil {
-		rw.c.deleteCleanup(ctx, n.name)
+		rw.c.withdraw(ctx, n.name)
 		return nil, err
 	}
 	l, err := rw.c.granted(ctx, n)

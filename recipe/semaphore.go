@@ -42,7 +42,7 @@ func (sem *Semaphore) Acquire(ctx context.Context) (*Lease, error) {
 		return nil, err
 	}
 	if err := sem.c.waitTurn(ctx, n.name, sem.turn, leaseMark); err != nil {
-		sem.c.deleteCleanup(ctx, n.name)
+		sem.c.withdraw(ctx, n.name)
 		return nil, err
 	}
 	l, err := sem.c.granted(ctx, n)

@@ -216,11 +216,11 @@ func TestBadInput(t *testing.T) {
 	t.Run("largest request", func(t *testing.T) {
 		// ZooKeeper's limit exactly: a 1048575-byte request passes, one byte
 		// more closes the connection.
-		max := jute.DefaultMaxBuffer - (8 + 4 + len("/bad") + 4 + 4) // header, path, data length, version
-		_, err := good.Set("/bad", make([]byte, max), -1)
+		largest := jute.DefaultMaxBuffer - (8 + 4 + len("/bad") + 4 + 4) // header, path, data length, version
+		_, err := good.Set("/bad", make([]byte, largest), -1)
 		require.NoError(t, err)
 		r := dialRaw(t, addr, 4000)
-		xid := r.send(jute.OpSetData, &jute.SetDataRequest{Path: "/bad", Data: make([]byte, max+1), Version: -1})
+		xid := r.send(jute.OpSetData, &jute.SetDataRequest{Path: "/bad", Data: make([]byte, largest+1), Version: -1})
 		_, _, err = r.read(xid)
 		require.Error(t, err)
 		assert.True(t, r.closed(time.Second))

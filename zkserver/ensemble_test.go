@@ -9,32 +9,33 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
-	"github.com/coordkit/coord/internal/testenv"
-
 	"github.com/coordkit/coord"
 	"github.com/coordkit/coord/internal/jute"
+	"github.com/coordkit/coord/internal/testenv"
 )
 
 // testTick makes session timeouts in tests 1 s..10 s (2 and 20 ticks).
 const testTick = 500 * time.Millisecond
 
+// TestMain runs the tests, or a member when this binary was started as a
+// child process (testenv.StartChild) by a test that kills it.
+func TestMain(m *testing.M) {
+	if role := testenv.Role(); role != "" {
+		os.Exit(runChild(role))
+	}
+	os.Exit(m.Run())
+}
+
 func freeAddrs(t testing.TB, n int) []string { return testenv.FreeAddrs(t, n) }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("COORD_TEST_LOG") == "" {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func testLogger() *slog.Logger { return testenv.Logger() }
 
 // member is one coord member of a test ensemble with its ZooKeeper port.
 type member struct {
@@ -46,15 +47,27 @@ type member struct {
 	done   chan error
 }
 
+// Close stops the member's server and closes the member. The error is
+// Serve's, or says that Serve did not return.
+func (m *member) Close() error {
+	m.cancel()
+	var err error
+	select {
+	case err = <-m.done:
+	case <-time.After(20 * time.Second):
+		err = fmt.Errorf("member %d: Serve did not return", m.id)
+	}
+	m.c.Close()
+	return err
+}
+
 // ensemble runs coord members in this process, each serving ZooKeeper's
 // protocol on a loopback port.
 type ensemble struct {
-	t       testing.TB
-	dir     string
-	raft    map[uint64]string
-	opts    []Option
-	mu      sync.Mutex
-	members map[uint64]*member
+	t    testing.TB
+	e    *testenv.Ensemble[*member]
+	raft map[uint64]string
+	opts []Option
 }
 
 // newEnsemble starts n members (opened concurrently, as a real ensemble
@@ -71,108 +84,63 @@ func newEnsemble(t testing.TB, n int, opts ...Option) *ensemble {
 }
 
 // startEnsemble starts the members ids (of the ensemble raft) in this
-// process; the others run elsewhere.
+// process; the others run elsewhere. Their data directories are dir/m<id>.
 func startEnsemble(t testing.TB, dir string, raft map[uint64]string, ids []uint64, opts ...Option) *ensemble {
 	t.Helper()
-	e := &ensemble{t: t, dir: dir, raft: raft, opts: append([]Option{WithTickTime(testTick)}, opts...),
-		members: map[uint64]*member{}}
-	t.Cleanup(e.close)
-	var wg sync.WaitGroup
-	errs := make([]error, len(raft)+1)
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[id] = e.start(id)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		require.NoError(t, err)
-	}
+	e := &ensemble{t: t, raft: raft, opts: append([]Option{WithTickTime(testTick)}, opts...)}
+	e.e = testenv.NewEnsemble(t, testenv.Config[*member]{
+		Members:     raft,
+		Dir:         dir,
+		Open:        e.open,
+		StrictClose: true,
+	})
+	require.NoError(t, e.e.Start(ids...))
 	return e
 }
 
-func (e *ensemble) coordOptions(id uint64) coord.Options {
-	return coord.Options{ID: id, Members: e.raft, DataDir: filepath.Join(e.dir, fmt.Sprintf("m%d", id)), Logger: testLogger()}
-}
-
-func (e *ensemble) start(id uint64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := coord.Open(ctx, e.coordOptions(id))
+// open opens member s.ID and serves it on a free port.
+func (e *ensemble) open(ctx context.Context, s testenv.Spec) (*member, error) {
+	c, err := coord.Open(ctx, coord.Options{ID: s.ID, Members: s.Members, DataDir: s.Dir, Logger: testLogger()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.Close()
-		return err
+		return nil, err
 	}
-	m := &member{id: id, c: c, addr: ln.Addr().String(), done: make(chan error, 1)}
+	m := &member{id: s.ID, c: c, addr: ln.Addr().String(), done: make(chan error, 1)}
 	m.srv = New(c, append(e.opts, WithLogger(testLogger()))...)
 	sctx, scancel := context.WithCancel(context.Background())
 	m.cancel = scancel
 	go func() { m.done <- m.srv.Serve(sctx, ln) }()
-	e.mu.Lock()
-	e.members[id] = m
-	e.mu.Unlock()
-	return nil
+	return m, nil
+}
+
+// start starts member id again.
+func (e *ensemble) start(id uint64) error {
+	_, err := e.e.Restart(id)
+	return err
 }
 
 func (e *ensemble) member(id uint64) *member {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.members[id]
+	m, _ := e.e.Get(id)
+	return m
 }
 
+// addrs returns the ZooKeeper addresses of the members that run, in id
+// order.
 func (e *ensemble) addrs() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var out []string
-	for id := uint64(1); id <= uint64(len(e.raft)); id++ {
-		if m := e.members[id]; m != nil {
-			out = append(out, m.addr)
-		}
+	for _, id := range e.e.IDs() {
+		out = append(out, e.member(id).addr)
 	}
 	return out
 }
 
 // stop stops a member's server and closes the member.
 func (e *ensemble) stop(id uint64) {
-	e.mu.Lock()
-	m := e.members[id]
-	delete(e.members, id)
-	e.mu.Unlock()
-	if m == nil {
-		return
-	}
-	m.cancel()
-	select {
-	case err := <-m.done:
-		require.NoError(e.t, err)
-	case <-time.After(20 * time.Second):
-		e.t.Errorf("member %d: Serve did not return", id)
-	}
-	m.c.Close()
-}
-
-func (e *ensemble) close() {
-	e.mu.Lock()
-	var ids []uint64
-	for id := range e.members {
-		ids = append(ids, id)
-	}
-	e.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.stop(id)
-		}()
-	}
-	wg.Wait()
+	require.NoError(e.t, e.e.Stop(id))
 }
 
 // ---- go-zookeeper helpers ----

@@ -59,7 +59,8 @@ func (c *conn) fourLetter(w string) {
 		fmt.Fprintf(&b, "%s is not executed because it is not in the whitelist.\n", w)
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	c.nc.Write([]byte(b.String()))
+	// The connection ends here either way; a client that left gets nothing.
+	_, _ = c.nc.Write([]byte(b.String()))
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		tc.CloseWrite()
 	}

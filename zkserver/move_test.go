@@ -1,16 +1,11 @@
 package zkserver
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +15,7 @@ import (
 
 	"github.com/coordkit/coord"
 	"github.com/coordkit/coord/internal/jute"
+	"github.com/coordkit/coord/internal/testenv"
 )
 
 // The member a session lives on is killed: the client must move to another
@@ -27,38 +23,39 @@ import (
 //
 // Coord.Close closes the sessions its member hosts, which is not what a
 // crash does, so the member to kill runs in a child process (this test
-// binary, re-executed as TestChildMember) that gets SIGKILL: its sockets
-// close at once, its sessions stop being renewed, nothing is cleaned up.
+// binary, re-executed by testenv.StartChild in role "member") that gets
+// SIGKILL: its sockets close at once, its sessions stop being renewed,
+// nothing is cleaned up.
 
-const childEnv = "COORD_ZKSERVER_CHILD"
-
-// TestChildMember is the child process: it runs one member and serves its
-// ZooKeeper port until it is killed. It does nothing in a normal test run.
-func TestChildMember(t *testing.T) {
-	spec := os.Getenv(childEnv)
-	if spec == "" {
-		t.Skip("runs only as the child process of TestSessionMoveAfterKill")
+// runChild is the child process: as role "member" it runs one member and
+// serves its ZooKeeper port (argument ZK) until it is killed.
+func runChild(role string) int {
+	fail := func(err error) int {
+		fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
+		return 1
 	}
-	// spec: id;dir;zkaddr;1=raftaddr,2=raftaddr,...
-	parts := strings.Split(spec, ";")
-	require.Len(t, parts, 4)
-	id, err := strconv.ParseUint(parts[0], 10, 64)
-	require.NoError(t, err)
-	members := map[uint64]string{}
-	for _, m := range strings.Split(parts[3], ",") {
-		k, v, _ := strings.Cut(m, "=")
-		n, err := strconv.ParseUint(k, 10, 64)
-		require.NoError(t, err)
-		members[n] = v
+	if role != "member" {
+		return fail(fmt.Errorf("unknown role"))
+	}
+	spec, err := testenv.ChildSpec(coord.ParseMembers)
+	if err != nil {
+		return fail(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	c, err := coord.Open(ctx, coord.Options{ID: id, Members: members, DataDir: parts[1]})
+	c, err := coord.Open(ctx, coord.Options{ID: spec.ID, Members: spec.Members, DataDir: spec.Dir, Logger: testLogger()})
 	cancel()
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", parts[2])
-	require.NoError(t, err)
+	if err != nil {
+		return fail(err)
+	}
+	ln, err := net.Listen("tcp", testenv.Arg("ZK"))
+	if err != nil {
+		return fail(err)
+	}
 	fmt.Println("CHILD READY")
-	Serve(context.Background(), c, ln, WithTickTime(testTick))
+	if err := Serve(context.Background(), c, ln, WithTickTime(testTick)); err != nil {
+		return fail(err)
+	}
+	return 0
 }
 
 // inOrder is a go-zookeeper HostProvider that tries its servers in order
@@ -79,46 +76,17 @@ func (p *inOrder) Next() (string, bool) {
 }
 
 func TestSessionMoveAfterKill(t *testing.T) {
-	if os.Getenv(childEnv) != "" {
-		t.Skip("child process")
-	}
 	addrs := freeAddrs(t, 4)
 	raft := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
 	childZK := addrs[3]
 	dir := t.TempDir()
 
 	// Member 3 in a child process, 1 and 2 here; all start together.
-	var spec []string
-	for id := uint64(1); id <= 3; id++ {
-		spec = append(spec, fmt.Sprintf("%d=%s", id, raft[id]))
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildMember$", "-test.v")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=3;%s;%s;%s", childEnv, filepath.Join(dir, "m3"), childZK, strings.Join(spec, ",")))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "CHILD READY" {
-				ready <- true
-			}
-		}
-		close(ready)
-	}()
+	args := testenv.Spec{ID: 3, Members: raft, Addr: raft[3], Dir: filepath.Join(dir, "m3")}.Args(coord.FormatMembers)
+	args["ZK"] = childZK
+	child := testenv.StartChild(t, testenv.ChildConfig{Role: "member", Args: args})
 	e := startEnsemble(t, dir, raft, []uint64{1, 2})
-	select {
-	case ok := <-ready:
-		require.True(t, ok, "child member failed")
-	case <-time.After(30 * time.Second):
-		t.Fatal("child member did not start")
-	}
+	child.Expect(t, "CHILD READY", 30*time.Second)
 
 	const timeout = 2 * time.Second
 	servers := []string{childZK, e.member(1).addr, e.member(2).addr}
@@ -148,9 +116,9 @@ func TestSessionMoveAfterKill(t *testing.T) {
 	require.NoError(t, err)
 
 	// Kill the member that hosts the session.
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, child.Kill())
 	killed := time.Now()
-	cmd.Wait()
+	require.NoError(t, child.Wait(30*time.Second))
 	waitState(t, events, zk.StateHasSession, 10*time.Second)
 	moved := time.Since(killed)
 	assert.Equal(t, sid, conn.SessionID(), "the session changed")
@@ -208,9 +176,6 @@ func drain(ch <-chan zk.Event) []zk.Event {
 // retries; once the quorum is back the session expires as it should,
 // instead of living on forever.
 func TestDetachWithoutQuorum(t *testing.T) {
-	if os.Getenv(childEnv) != "" {
-		t.Skip("child process")
-	}
 	e := newEnsemble(t, 3)
 	// The session lives on a follower, so its detach entries are dropped
 	// rather than kept in a leader's log.

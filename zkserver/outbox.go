@@ -216,7 +216,7 @@ func (o *outbox) flush() bool {
 		o.mu.Unlock()
 		var err error
 		if len(buf) > 0 {
-			o.w.SetWriteDeadline(time.Now().Add(timeout))
+			_ = o.w.SetWriteDeadline(time.Now().Add(timeout)) // a failure shows in the Write
 			_, err = o.w.Write(buf)
 		}
 		o.mu.Lock()

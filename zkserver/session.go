@@ -21,7 +21,7 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	if w, ok := jute.FourLetterWord(int32(binary.BigEndian.Uint32(head))); ok {
-		c.br.Discard(4)
+		_, _ = c.br.Discard(4) // cannot fail: Peek just buffered these four bytes
 		c.recv.Add(1)
 		c.fourLetter(w)
 		return false
@@ -50,7 +50,9 @@ func (c *conn) handshake() bool {
 		// The client has seen a newer state than this member has applied.
 		// ZooKeeper refuses it; catch up first, and refuse only if that
 		// does not suffice.
-		srv.c.Session().Sync(ctx, "/")
+		if err := srv.c.Session().Sync(ctx, "/"); err != nil {
+			srv.log.Debug("cannot catch up for a client that has seen a newer zxid", "remote", c.remote, "err", err)
+		}
 		if last := srv.c.LastZxid(); req.LastZxidSeen > last {
 			srv.log.Info("refusing a client that has seen a newer zxid", "remote", c.remote,
 				"client_zxid", req.LastZxidSeen, "last_zxid", last)
@@ -109,7 +111,9 @@ func (c *conn) setSession(sess *coord.Session) {
 // writeNow writes one record frame directly (before the writer runs).
 func (c *conn) writeNow(r jute.Record) {
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	c.nc.Write(jute.AppendRecordFrame(nil, r))
+	// Only refusals are written this way, and the connection closes next:
+	// a client that cannot be told is refused all the same.
+	_, _ = c.nc.Write(jute.AppendRecordFrame(nil, r))
 }
 
 // reattach resumes session id on this member for c. A connection of this

@@ -83,7 +83,10 @@ func run(ctx context.Context, id uint64, members, data string) error {
 					continue // not replicated to this member yet
 				}
 				var c Config
-				json.Unmarshal(v.Data, &c)
+				if err := json.Unmarshal(v.Data, &c); err != nil {
+					fmt.Printf("  service on member %d skips version %d: %v\n", m.ID(), v.Version, err)
+					continue
+				}
 				fmt.Printf("  service on member %d applies version %d: %s\n", m.ID(), v.Version, v.Data)
 				if len(c.Features) >= 2 {
 					return

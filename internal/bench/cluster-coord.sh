@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cluster-coord.sh - drive a 3-member coord ensemble serving ZooKeeper's
 # client protocol (zkserver) on 127.0.0.1, for zkbench
-# (../shared/zkbench/run-all.sh). Same subcommands and output formats as
+# (its run-all.sh). Same subcommands and output formats as
 # zkbench's cluster.sh (see its README, "Cluster script interface"):
 #
 #   start | stop | kill N | restart N | leader | pids | servers | dirs |

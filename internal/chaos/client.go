@@ -218,7 +218,8 @@ func (c *client) call(s *session, f func(*zk.Conn) error) error {
 	backstop := time.NewTimer(30 * time.Second)
 	defer backstop.Stop()
 	select {
-	case <-done:
+	case err := <-done:
+		_ = err // f's own error is moot: the operation timed out
 	case <-backstop.C:
 		// Not expected: go-zookeeper returns queued requests at Close.
 		c.env.zkLog.printf("t=%.3f client=%d operation still running 30s after Close\n", secs(c.env.now()), c.id)
@@ -248,12 +249,12 @@ func (c *client) do(op *Op, f func(*zk.Conn) error) error {
 
 func (c *client) record(op Op) { c.ops = append(c.ops, op) }
 
-// pause sleeps up to max (uniformly), or until ctx ends.
-func (c *client) pause(ctx context.Context, max time.Duration) {
-	if max <= 0 {
+// pause sleeps up to longest (uniformly), or until ctx ends.
+func (c *client) pause(ctx context.Context, longest time.Duration) {
+	if longest <= 0 {
 		return
 	}
-	sleepCtx(ctx, time.Duration(c.rng.Int64N(int64(max))))
+	sleepCtx(ctx, time.Duration(c.rng.Int64N(int64(longest))))
 }
 
 // sleepCtx waits d or until ctx ends; false if ctx ended.
@@ -316,7 +317,8 @@ func callCtx(ctx context.Context, conn *zk.Conn, f func() error) error {
 	t := time.NewTimer(30 * time.Second)
 	defer t.Stop()
 	select {
-	case <-done:
+	case err := <-done:
+		_ = err // f's own error is moot: ctx ended first
 	case <-t.C:
 	}
 	return ctx.Err()

@@ -146,6 +146,6 @@
 // check fails):
 //
 //	go run ./internal/chaos/cmd/chaos -cluster internal/bench/cluster-coord.sh -duration 10m -seed 7 -out /tmp/x
-//	go run ./internal/chaos/cmd/chaos -cluster ../shared/zkbench/cluster.sh -duration 60s
+//	go run ./internal/chaos/cmd/chaos -cluster "$ZKBENCH/cluster.sh" -duration 60s # $ZKBENCH: a zkbench checkout
 //	go run ./internal/chaos/cmd/chaos -proc -duration 10m
 package chaos

@@ -37,7 +37,7 @@ func (d *durable) run(ctx context.Context, c *client) {
 		}
 		path := fmt.Sprintf("%s/c%d-%07d", d.dir(seq%d.dirs), c.id, seq)
 		op := Op{Kind: KindCreate, Key: path}
-		c.do(&op, func(conn *zk.Conn) error {
+		_ = c.do(&op, func(conn *zk.Conn) error { // the outcome is in op (Status, Err)
 			_, err := conn.Create(path, []byte("x"), 0, zk.WorldACL(zk.PermAll))
 			return err
 		})
@@ -53,33 +53,6 @@ type memberListing struct {
 	addr   string
 	nodes  map[string]bool
 	err    error
-}
-
-// listDirs connects to one member only, syncs and lists each directory
-// (full paths of the children).
-func listDirs(ctx context.Context, addr string, sessionTimeout time.Duration, log *lockedWriter, dirs []string) (map[string]bool, error) {
-	conn, err := dialOne(ctx, addr, sessionTimeout, log)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	nodes := map[string]bool{}
-	err = callCtx(ctx, conn, func() error {
-		for _, dir := range dirs {
-			if _, err := conn.Sync(dir); err != nil {
-				return fmt.Errorf("sync %s: %w", dir, err)
-			}
-			kids, _, err := conn.Children(dir)
-			if err != nil {
-				return fmt.Errorf("children %s: %w", dir, err)
-			}
-			for _, k := range kids {
-				nodes[dir+"/"+k] = true
-			}
-		}
-		return nil
-	})
-	return nodes, err
 }
 
 // checkDurable checks the durable history against every member's listing:

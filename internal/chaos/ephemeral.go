@@ -65,7 +65,7 @@ func (w *ephemerals) run(ctx context.Context, c *client, keeper bool) []*ephSess
 		for i := 0; i < w.perSession && !s.closed.Load(); i++ {
 			path := fmt.Sprintf("%s/c%d-s%d-%d", w.dir(), c.id, k, i)
 			op := Op{Kind: KindEphCreate, Key: path}
-			c.do(&op, func(conn *zk.Conn) error {
+			_ = c.do(&op, func(conn *zk.Conn) error { // the outcome is in op (Status, Err)
 				_, err := conn.Create(path, []byte("e"), zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 				return err
 			})
@@ -153,7 +153,7 @@ func verifyKept(sessions []*ephSession, e *env) {
 		es.expired = s.expired.Load() > 0
 		op := Op{Kind: KindEphCheck, Key: e.root}
 		es.c.sess = s
-		es.c.do(&op, func(conn *zk.Conn) error {
+		_ = es.c.do(&op, func(conn *zk.Conn) error { // the outcome is in op (Status, Err)
 			_, _, err := conn.Exists(e.root)
 			return err
 		})
@@ -367,7 +367,7 @@ func (o *expiryObserver) run(ctx context.Context) {
 		op := Op{Kind: KindEphWatch, Key: x.path}
 		var exists bool
 		var ch <-chan zk.Event
-		o.c.do(&op, func(conn *zk.Conn) error {
+		_ = o.c.do(&op, func(conn *zk.Conn) error { // the outcome is in op (Status, Err)
 			// Without the sync a lagging member could answer "no such
 			// node" for a node it has not applied yet.
 			if _, err := conn.Sync(x.path); err != nil {

@@ -63,7 +63,7 @@ func (l *lockCounter) round(ctx context.Context, c *client, round int) bool {
 	prefix := fmt.Sprintf("c%d-r%d-", c.id, round)
 	op := Op{Kind: KindLockCreate, Key: l.dir() + "/" + prefix}
 	var path string
-	err := c.do(&op, func(conn *zk.Conn) error {
+	_ = c.do(&op, func(conn *zk.Conn) error { // the outcome is in op (Status, Err)
 		var err error
 		path, err = conn.Create(l.dir()+"/"+prefix, []byte(strconv.Itoa(c.id)), zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
 		return err
@@ -142,7 +142,7 @@ func (l *lockCounter) round(ctx context.Context, c *client, round int) bool {
 	gop := Op{Kind: KindCounterGet, Key: l.counter()}
 	var data []byte
 	var st *zk.Stat
-	err = c.do(&gop, func(conn *zk.Conn) error {
+	err := c.do(&gop, func(conn *zk.Conn) error {
 		var err error
 		data, st, err = conn.Get(l.counter())
 		return err

@@ -226,7 +226,10 @@ func (n *nemesis) fault(ctx context.Context, kind string, deadline time.Time) {
 		n.logf("kind=%s member=%d pid=%d action=isolate for=%.1fs%s", kind, m, pid, d.Seconds(), note)
 		if err := n.cl.Isolate(m); err != nil {
 			n.logf("kind=%s member=%d action=isolate error=%q", kind, m, err.Error())
-			n.cl.Heal()
+			// Undo whatever part of the cut was made.
+			if err := n.cl.Heal(); err != nil {
+				n.logf("kind=%s member=%d action=heal error=%q", kind, m, err.Error())
+			}
 			return
 		}
 		cut := waitUntil(ctx, d, deadline)

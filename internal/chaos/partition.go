@@ -33,7 +33,9 @@ func newFirewall(chain string, ips []string) (*firewall, error) {
 		return nil, err
 	}
 	if err := f.ipt("-I", "OUTPUT", "1", "-j", chain); err != nil {
-		f.ipt("-X", chain)
+		if xerr := f.ipt("-X", chain); xerr != nil {
+			return nil, fmt.Errorf("%w (and the chain is left behind: %v)", err, xerr)
+		}
 		return nil, err
 	}
 	return f, nil
@@ -109,9 +111,11 @@ func removeStaleChains(bin string) {
 		if err != nil || pid <= 0 || processAlive(pid) {
 			continue
 		}
-		iptables(bin, "-D", "OUTPUT", "-j", name)
-		iptables(bin, "-F", name)
-		iptables(bin, "-X", name)
+		// Best effort, each step on its own: the jump may be gone already,
+		// and a chain that stays behind only clutters the table.
+		_ = iptables(bin, "-D", "OUTPUT", "-j", name)
+		_ = iptables(bin, "-F", name)
+		_ = iptables(bin, "-X", name)
 	}
 }
 

@@ -253,7 +253,9 @@ func (p *ProcCluster) launch(m *procMember) error {
 	done := make(chan struct{})
 	m.cmd, m.done = cmd, done
 	go func() { // ends when the process exits; Stop makes sure it does
-		cmd.Wait()
+		// Members die by design here; how one ended is in its log and
+		// in the nemesis log, not in the exit status.
+		_ = cmd.Wait()
 		close(done)
 	}()
 	return nil
@@ -288,7 +290,9 @@ func (p *ProcCluster) signalMember(n int, sigs ...syscall.Signal) (<-chan struct
 		return nil, 0, nil
 	}
 	for _, sig := range sigs {
-		m.cmd.Process.Signal(sig)
+		// Fails only if the process has exited meanwhile, which done
+		// reports to the caller.
+		_ = m.cmd.Process.Signal(sig)
 	}
 	return m.done, m.cmd.Process.Pid, nil
 }
@@ -324,7 +328,9 @@ func (p *ProcCluster) stopMember(n int, grace time.Duration) error {
 		return nil
 	case <-t.C:
 	}
-	p.signalMember(n, syscall.SIGKILL)
+	// Member n exists (the call above found it), so there is no error to
+	// see; whether it dies is what the wait below checks.
+	_, _, _ = p.signalMember(n, syscall.SIGKILL)
 	t2 := time.NewTimer(10 * time.Second)
 	defer t2.Stop()
 	select {
@@ -419,7 +425,9 @@ func (p *ProcCluster) Heal() error {
 func (p *ProcCluster) Stop() error {
 	var errs []error
 	for _, m := range p.members {
-		p.signalMember(m.n, syscall.SIGCONT, syscall.SIGTERM) // all at once
+		// All at once; m comes from p.members, so signalMember cannot fail,
+		// and stopMember below waits for each.
+		_, _, _ = p.signalMember(m.n, syscall.SIGCONT, syscall.SIGTERM)
 	}
 	for _, m := range p.members {
 		if err := p.stopMember(m.n, 10*time.Second); err != nil {

@@ -119,7 +119,7 @@ func (r *registers) get(c *client, key string) (int32, bool) {
 // path, so its answer is a linearizable read of the version.
 func (r *registers) check(c *client, key string, version int32) {
 	op := Op{Kind: KindCheck, Key: key, InVersion: version}
-	c.do(&op, func(conn *zk.Conn) error {
+	_ = c.do(&op, func(conn *zk.Conn) error { // the outcome is in op (Status, Err)
 		res, err := conn.Multi(&zk.CheckVersionRequest{Path: key, Version: version})
 		if err == nil && len(res) > 0 && res[0].Error != nil {
 			err = res[0].Error

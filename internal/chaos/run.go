@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Run: fmt.Sprintf("%s-s%d", start.Format("20060102T150405"), cfg.Seed), Seed: cfg.Seed, OutDir: cfg.OutDir}
 	out := cfg.Out
-	var faultsLog, clientsLog io.Writer = io.Discard, io.Discard
+	faultsLog, clientsLog := io.Discard, io.Discard // io.Writers
 	if cfg.OutDir != "" {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			return nil, err
@@ -273,7 +273,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if ctx.Err() != nil {
 		sortOps(ops)
 		if cfg.OutDir != "" {
-			writeHistory(filepath.Join(cfg.OutDir, "history.jsonl"), ops)
+			if err := writeHistory(filepath.Join(cfg.OutDir, "history.jsonl"), ops); err != nil {
+				fmt.Fprintln(out, "chaos: history not saved:", err)
+			}
 		}
 		fmt.Fprintln(out, "chaos: interrupted; histories not checked")
 		return rep, fmt.Errorf("chaos: interrupted: %w", ctx.Err())

@@ -100,11 +100,14 @@ func (s *ScriptCluster) Servers() []string {
 func (s *ScriptCluster) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	var healErr error
 	if s.CanPartition() {
-		s.run(ctx, "heal")
+		// Stop regardless; a failed heal may leave rules behind, so it is
+		// reported too.
+		_, healErr = s.run(ctx, "heal")
 	}
 	_, err := s.run(ctx, "stop")
-	return err
+	return errors.Join(healErr, err)
 }
 
 // Wipe runs "wipe" (stop and delete all state).

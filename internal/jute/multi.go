@@ -161,21 +161,23 @@ func FailedMultiResults(n, failed int, code ErrCode) []MultiResult {
 
 // decodeBody reads the body that follows a result's MultiHeader. Results of
 // a type a multi response cannot hold are an error wrapping ErrBadMulti.
+// The decoder's error is sticky, so the nested Stat decodes need no check
+// of their own: d.Err() at the end reports the first failure.
 func (r *MultiResult) decodeBody(d *Decoder) error {
 	switch r.Type {
 	case OpCreate:
 		d.String(&r.Path)
 	case OpCreate2:
 		d.String(&r.Path)
-		r.Stat.Decode(d)
+		_ = r.Stat.Decode(d)
 	case OpDelete, OpCheck:
 	case OpSetData:
-		r.Stat.Decode(d)
+		_ = r.Stat.Decode(d)
 	case OpGetChildren:
 		d.StringVector(&r.Children)
 	case OpGetData:
 		d.Buffer(&r.Data)
-		r.Stat.Decode(d)
+		_ = r.Stat.Decode(d)
 	case OpError:
 		d.Int32((*int32)(&r.Err))
 	default:

@@ -114,7 +114,9 @@ func readACLs(d *Decoder, p *[]ACL) {
 	if n > 0 {
 		v = make([]ACL, n)
 		for i := range v {
-			v[i].Decode(d)
+			if v[i].Decode(d) != nil {
+				break // d keeps the error
+			}
 		}
 	}
 	if d.err == nil {
@@ -394,8 +396,7 @@ type Create2Response struct {
 // Decode implements Record.
 func (r *Create2Response) Decode(d *Decoder) error {
 	d.String(&r.Path)
-	r.Stat.Decode(d)
-	return d.Err()
+	return r.Stat.Decode(d) // d's error is sticky: this is d.Err()
 }
 
 // Encode implements Record.
@@ -475,8 +476,7 @@ type GetDataResponse struct {
 // Decode implements Record.
 func (r *GetDataResponse) Decode(d *Decoder) error {
 	d.Buffer(&r.Data)
-	r.Stat.Decode(d)
-	return d.Err()
+	return r.Stat.Decode(d) // d's error is sticky: this is d.Err()
 }
 
 // Encode implements Record.
@@ -535,8 +535,7 @@ type GetACLResponse struct {
 // Decode implements Record.
 func (r *GetACLResponse) Decode(d *Decoder) error {
 	readACLs(d, &r.ACL)
-	r.Stat.Decode(d)
-	return d.Err()
+	return r.Stat.Decode(d) // d's error is sticky: this is d.Err()
 }
 
 // Encode implements Record.
@@ -624,8 +623,7 @@ type GetChildren2Response struct {
 // Decode implements Record.
 func (r *GetChildren2Response) Decode(d *Decoder) error {
 	d.StringVector(&r.Children)
-	r.Stat.Decode(d)
-	return d.Err()
+	return r.Stat.Decode(d) // d's error is sticky: this is d.Err()
 }
 
 // Encode implements Record.
@@ -871,7 +869,9 @@ func (r *WhoAmIResponse) Decode(d *Decoder) error {
 	if n > 0 {
 		v = make([]ClientInfo, n)
 		for i := range v {
-			v[i].Decode(d)
+			if v[i].Decode(d) != nil {
+				break // d keeps the error
+			}
 		}
 	}
 	if d.err != nil {

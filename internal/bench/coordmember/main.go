@@ -46,7 +46,13 @@ func main() {
 			fmt.Fprintln(os.Stderr, "coordmember: -debug:", err)
 			os.Exit(1)
 		}
-		go http.Serve(ln, nil) // the process's lifetime; net/http/pprof registers on the default mux
+		// Serves for the process's lifetime; net/http/pprof registers on the
+		// default mux. Losing it does not stop the member, so say so and go on.
+		go func() {
+			if err := http.Serve(ln, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "coordmember: -debug:", err)
+			}
+		}()
 	}
 	if err := run(*id, *members, *dir, *zkAddr, *tick, *cpuprofile, *logLevel); err != nil {
 		fmt.Fprintln(os.Stderr, "coordmember:", err)

@@ -111,7 +111,11 @@ func run(sessions, watches int, duration time.Duration, unbounded bool) error {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go zkserver.Serve(sctx, c, zl)
+	go func() {
+		if err := zkserver.Serve(sctx, c, zl); err != nil {
+			fmt.Fprintln(os.Stderr, "slowconsumer: serve:", err)
+		}
+	}()
 	zc, err := stalledClient(zl.Addr().String(), "/hot")
 	if err != nil {
 		return err
@@ -150,7 +154,11 @@ func stalledClient(addr, path string) (net.Conn, error) {
 		return nil, err
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetReadBuffer(4 << 10) // let the server's queue, not the kernel's, hold the backlog
+		// Let the server's queue, not the kernel's, hold the backlog.
+		if err := tc.SetReadBuffer(4 << 10); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
 	req := jute.AppendRecordFrame(nil, &jute.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16), OmitReadOnly: true})
 	req = jute.AppendRecordFrame(req, &jute.RequestHeader{Xid: 1, Type: jute.OpAddWatch},

@@ -3,7 +3,7 @@
 // of coordmember processes that it manages itself (-proc).
 //
 //	go run ./internal/chaos/cmd/chaos -cluster internal/bench/cluster-coord.sh -duration 10m -seed 7 -out /tmp/x
-//	go run ./internal/chaos/cmd/chaos -cluster ../shared/zkbench/cluster.sh -duration 60s
+//	go run ./internal/chaos/cmd/chaos -cluster "$ZKBENCH/cluster.sh" -duration 60s # $ZKBENCH: a zkbench checkout
 //	go run ./internal/chaos/cmd/chaos -proc -duration 2m
 //
 // It prints the nemesis actions, then one line per check and
@@ -108,7 +108,9 @@ func run() int {
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: start:", err)
-		cl.Stop()
+		if err := cl.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos: stop:", err)
+		}
 		return 2
 	}
 	runCl := cl
